@@ -1,1 +1,222 @@
-//! placeholder
+//! knet's Kubernetes API server: the REST API (discovery, CRUD, list/watch, patch, status) over
+//! `knet-store`, with TLS and bearer-token auth, so that kubectl and kube-rs clients work unchanged.
+//! It does not run controllers; they are clients of it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod discovery;
+mod handlers;
+pub mod pki;
+pub mod request;
+pub mod status;
+mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use knet_store::Store;
+use serde_json::Value;
+
+pub use status::ApiError;
+
+/// Namespaces every cluster has (kube-apiserver's system namespaces controller makes them).
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The API server: cheap to clone.
+#[derive(Clone)]
+pub struct ApiServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    token: Option<String>,
+}
+
+impl ApiServer {
+    /// A server over `store`. With `token`, every request but health and version checks must
+    /// carry `Authorization: Bearer <token>`.
+    pub fn new(store: Store, token: Option<String>) -> ApiServer {
+        ApiServer {
+            inner: Arc::new(Inner { store, token }),
+        }
+    }
+
+    /// The store behind the server.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Creates the system namespaces when missing.
+    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        for ns in SYSTEM_NAMESPACES {
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            match self.create_value(obj).await {
+                Ok(_) => {}
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The HTTP application.
+    pub fn router(&self) -> Router {
+        Router::new().fallback(dispatch).with_state(self.clone())
+    }
+
+    /// Serves on `listener` (TLS when `tls` is given; HTTP/2 and HTTP/1.1) until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto::Builder;
+        use hyper_util::service::TowerToHyperService;
+
+        let app = self.router();
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _peer) = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(app.clone());
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let builder = Builder::new(TokioExecutor::new());
+                let result = match acceptor {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(tls) => {
+                            builder
+                                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                                .await
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    },
+                    None => {
+                        builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let Some(token) = &self.inner.token else {
+            return true;
+        };
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+            return false;
+        };
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        match value.strip_prefix("Bearer ") {
+            Some(given) => constant_time_eq(given.trim().as_bytes(), token.as_bytes()),
+            None => false,
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A JSON response with the given code.
+pub(crate) fn json_response(code: StatusCode, value: &Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+async fn dispatch(State(server): State<ApiServer>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segs.as_slice() {
+        ["healthz"] | ["readyz"] | ["livez"] => {
+            return (StatusCode::OK, "ok").into_response();
+        }
+        ["version"] => return json_response(StatusCode::OK, &discovery::version()),
+        _ => {}
+    }
+    if !server.authorized(&req) {
+        return ApiError::unauthorized().into_response();
+    }
+    let method = req.method().clone();
+    let result = match segs.as_slice() {
+        ["api"] => Ok(json_response(StatusCode::OK, &discovery::core_versions())),
+        ["apis"] => Ok(json_response(StatusCode::OK, &discovery::group_list())),
+        ["apis", group] => discovery::group(group)
+            .map(|g| json_response(StatusCode::OK, &g))
+            .ok_or_else(|| ApiError::no_route("the server could not find the requested resource")),
+        ["api", "v1"] => discovery::resource_list("", "v1")
+            .map(|g| json_response(StatusCode::OK, &g))
+            .ok_or_else(|| ApiError::no_route("the server could not find the requested resource")),
+        ["apis", group, version] => discovery::resource_list(group, version)
+            .map(|g| json_response(StatusCode::OK, &g))
+            .ok_or_else(|| ApiError::no_route("the server could not find the requested resource")),
+        ["openapi", "v3"] => Ok(json_response(StatusCode::OK, &discovery::openapi_v3_root())),
+        ["openapi", "v3", "api", "v1"] => discovery::openapi_v3_doc("", "v1")
+            .map(|d| json_response(StatusCode::OK, &d))
+            .ok_or_else(|| ApiError::no_route("no such OpenAPI document")),
+        ["openapi", "v3", "apis", group, version] => discovery::openapi_v3_doc(group, version)
+            .map(|d| json_response(StatusCode::OK, &d))
+            .ok_or_else(|| ApiError::no_route("no such OpenAPI document")),
+        ["api", "v1", rest @ ..] => {
+            let target = request::parse_target("", "v1", rest);
+            match target {
+                Ok(t) => server.handle(method, t, req).await,
+                Err(e) => Err(e),
+            }
+        }
+        ["apis", group, version, rest @ ..] => {
+            let (group, version) = (group.to_string(), version.to_string());
+            match request::parse_target(&group, &version, rest) {
+                Ok(t) => server.handle(method, t, req).await,
+                Err(e) => Err(e),
+            }
+        }
+        _ => Err(ApiError::no_route(format!(
+            "the server could not find the requested resource: {path}"
+        ))),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}

@@ -1,1 +1,365 @@
-fn main() {}
+//! `knet`: a Kubernetes cluster whose networking is real, on one Linux machine.
+//! This binary is the CLI and, as `knet serve`, the control-plane process.
+#![forbid(unsafe_code)]
+
+/// `print!` that ends the process quietly when stdout is a closed pipe (`knet get pods | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// `println!` counterpart of [`out!`].
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {{ out!($($arg)*); out!("\n"); }};
+}
+
+mod apply;
+mod bench;
+mod client;
+mod cluster;
+mod get;
+mod resources;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "knet",
+    version,
+    about = "Kubernetes networking, for real, on one machine",
+    long_about = "knet runs a small Kubernetes-compatible cluster on this machine: an API server that kubectl \
+talks to, controllers (scheduler, Deployments, ReplicaSets, node IPAM, garbage collection) and nodes.\n\n\
+Start with `knet up`, then use `knet` or `kubectl` with the kubeconfig it prints.",
+    after_help = "Examples:\n  knet up\n  knet apply -f app.yaml\n  knet get pods -o wide\n  knet describe deploy/web\n  knet down"
+)]
+struct Cli {
+    /// Name of the cluster to act on.
+    #[arg(long, global = true, env = "KNET_CLUSTER", default_value = "knet")]
+    cluster: String,
+    /// Use this kubeconfig instead of the cluster's own.
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a cluster (in the background unless --foreground) and print its kubeconfig.
+    Up(UpArgs),
+    /// Stop the cluster and delete its state.
+    Down {
+        /// Keep the store, certificates and kubeconfig, so that `knet up` brings the same cluster back.
+        #[arg(long)]
+        keep_state: bool,
+    },
+    /// Run the control plane in this process (what `knet up` starts).
+    #[command(hide = true)]
+    Serve(ServeArgs),
+    /// Create or update objects from manifests (client-side apply, like kubectl apply).
+    Apply(ManifestArgs),
+    /// Create objects from manifests.
+    Create(ManifestArgs),
+    /// List objects as tables, YAML or JSON.
+    Get(GetArgs),
+    /// Show one or more objects in detail, with their events.
+    Describe(DescribeArgs),
+    /// Delete objects by manifest, by name, by label or all of a type.
+    Delete(DeleteArgs),
+    /// Print the client and server versions.
+    Version,
+    /// Print the path of the cluster's kubeconfig (or its content with --print).
+    Kubeconfig {
+        /// Print the kubeconfig itself.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Benchmarks (not tests): measure knet against targets and peers.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Number of worker nodes (besides the control-plane node).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    nodes: u8,
+    /// Stay in the foreground (Ctrl-C stops the cluster).
+    #[arg(long)]
+    foreground: bool,
+    /// API server port on 127.0.0.1 (default: the port used before, else a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// How long to wait for the cluster to be ready, in seconds.
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[arg(long, default_value = "knet")]
+    name: String,
+    #[arg(long, default_value_t = 2)]
+    nodes: usize,
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+}
+
+#[derive(Args, Debug)]
+struct ManifestArgs {
+    /// File, directory or `-` (stdin) holding manifests; repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<String>,
+    /// Read directories recursively.
+    #[arg(short = 'R', long)]
+    recursive: bool,
+    /// Namespace for objects that name none.
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// `server`: have the server validate and default without storing; `none` (default).
+    #[arg(long, default_value = "none", value_parser = ["none", "server"])]
+    dry_run: String,
+}
+
+#[derive(Args, Debug)]
+struct ScopeArgs {
+    /// Namespace (default: `default`).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Label selector, e.g. `app=web,tier!=db`.
+    #[arg(short = 'l', long)]
+    selector: Option<String>,
+    /// Field selector, e.g. `spec.nodeName=knet-worker`.
+    #[arg(long)]
+    field_selector: Option<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> get::Scope {
+        get::Scope {
+            namespace: self.namespace.clone(),
+            all_namespaces: self.all_namespaces,
+            selector: self.selector.clone(),
+            field_selector: self.field_selector.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct GetArgs {
+    /// TYPE[,TYPE...] [NAME...] or TYPE/NAME...
+    #[arg(required = true)]
+    resources: Vec<String>,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Output format: wide, yaml, json, name.
+    #[arg(short = 'o', long)]
+    output: Option<get::Output>,
+    /// After listing, watch for changes.
+    #[arg(short = 'w', long)]
+    watch: bool,
+    /// Show labels as the last column.
+    #[arg(long)]
+    show_labels: bool,
+    /// Print no header line.
+    #[arg(long)]
+    no_headers: bool,
+}
+
+#[derive(Args, Debug)]
+struct DescribeArgs {
+    /// TYPE [NAME...] or TYPE/NAME...
+    #[arg(required = true)]
+    resources: Vec<String>,
+    #[command(flatten)]
+    scope: ScopeArgs,
+}
+
+#[derive(Args, Debug)]
+struct DeleteArgs {
+    /// TYPE NAME..., TYPE/NAME..., or TYPE with --all or -l.
+    resources: Vec<String>,
+    /// Delete what these manifests name.
+    #[arg(short = 'f', long = "filename")]
+    files: Vec<String>,
+    /// Read directories recursively.
+    #[arg(short = 'R', long)]
+    recursive: bool,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Delete every object of the type in the namespace.
+    #[arg(long)]
+    all: bool,
+    /// Not finding an object is not an error.
+    #[arg(long)]
+    ignore_not_found: bool,
+    /// Wait until the objects are gone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    wait: bool,
+}
+
+fn kubeconfig(cli: &Cli) -> PathBuf {
+    cli.kubeconfig
+        .clone()
+        .unwrap_or_else(|| cluster::kubeconfig_path(&cli.cluster))
+}
+
+async fn run(cli: Cli) -> Result<bool> {
+    match &cli.command {
+        Command::Up(a) => {
+            cluster::up(cluster::UpOptions {
+                serve: cluster::ServeOptions {
+                    name: cli.cluster.clone(),
+                    nodes: usize::from(a.nodes),
+                    port: a.port,
+                },
+                foreground: a.foreground,
+                wait: Duration::from_secs(a.wait),
+            })
+            .await?;
+            Ok(true)
+        }
+        Command::Down { keep_state } => {
+            cluster::down(&cli.cluster, *keep_state).await?;
+            Ok(true)
+        }
+        Command::Serve(a) => {
+            cluster::serve(cluster::ServeOptions {
+                name: a.name.clone(),
+                nodes: a.nodes,
+                port: a.port,
+            })
+            .await?;
+            Ok(true)
+        }
+        Command::Apply(a) | Command::Create(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            let mode = if matches!(cli.command, Command::Apply(_)) {
+                apply::Mode::Apply
+            } else {
+                apply::Mode::Create
+            };
+            let opts = apply::ManifestOptions {
+                files: a.files.clone(),
+                recursive: a.recursive,
+                namespace: a.namespace.clone(),
+                dry_run: a.dry_run == "server",
+                ..Default::default()
+            };
+            apply::run(&c, mode, &opts).await
+        }
+        Command::Get(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            let opts = get::GetOptions {
+                output: a.output.unwrap_or(get::Output::Table),
+                watch: a.watch,
+                show_labels: a.show_labels,
+                no_headers: a.no_headers,
+            };
+            get::get(&c, &a.resources, &a.scope.scope(), &opts).await
+        }
+        Command::Describe(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            get::describe(&c, &a.resources, &a.scope.scope()).await
+        }
+        Command::Delete(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            let opts = apply::ManifestOptions {
+                files: a.files.clone(),
+                recursive: a.recursive,
+                namespace: a.scope.namespace.clone(),
+                ignore_not_found: a.ignore_not_found,
+                wait: a.wait,
+                ..Default::default()
+            };
+            if !a.files.is_empty() {
+                if !a.resources.is_empty() {
+                    anyhow::bail!("give either -f or resource names, not both");
+                }
+                apply::run(&c, apply::Mode::Delete, &opts).await
+            } else {
+                apply::delete_named(&c, &a.resources, &a.scope.scope(), a.all, &opts).await
+            }
+        }
+        Command::Version => {
+            outln!("Client Version: v{} (knet)", env!("CARGO_PKG_VERSION"));
+            match client::connect(&kubeconfig(&cli)).await {
+                Ok(c) => match c.apiserver_version().await {
+                    Ok(v) => outln!("Server Version: {}", v.git_version),
+                    Err(e) => eprintln!("Server Version: unknown ({e})"),
+                },
+                Err(_) => eprintln!("Server Version: no cluster is up (run `knet up`)"),
+            }
+            Ok(true)
+        }
+        Command::Kubeconfig { print } => {
+            let path = kubeconfig(&cli);
+            if *print {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {} (is the cluster up?)", path.display()))?;
+                out!("{text}");
+            } else {
+                if !path.exists() {
+                    anyhow::bail!("{} does not exist: run `knet up` first", path.display());
+                }
+                outln!("{}", path.display());
+            }
+            Ok(true)
+        }
+        Command::Bench(b) => {
+            bench::run(b, &cli.cluster).await?;
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_))
+        || matches!(&cli.command, Command::Up(a) if a.foreground);
+    let default_level = if serving { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KNET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            match e.chain().find_map(|c| c.downcast_ref::<kube::Error>()) {
+                Some(k @ kube::Error::Api(_)) => eprintln!("{}", client::describe_error(k)),
+                _ => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `knet bench ...`: benchmarks, not tests. They print figures for docs/benchmarks.md.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// API server: create objects through the API while a watcher receives them.
+    Api {
+        /// Objects to create.
+        #[arg(long, default_value_t = 10_000)]
+        objects: usize,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+/// Runs a benchmark.
+pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
+    match cmd {
+        BenchCommand::Api {
+            objects,
+            concurrency,
+        } => api(*objects, *concurrency).await,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A throw-away control plane in its own state directory, stopped on drop.
+struct Server {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server() -> Result<Server> {
+    let dir = tempfile::tempdir().context("making a temporary state directory")?;
+    let name = format!("bench-{}", std::process::id());
+    let exe = std::env::current_exe()?;
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--name", &name, "--nodes", "0"])
+        .env("KNET_STATE_DIR", dir.path())
+        .env("KNET_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .context("starting a control plane")?;
+    let pid_file = dir.path().join(&name).join("knet.pid");
+    let start = Instant::now();
+    while !pid_file.exists() {
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the control plane did not start within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Server { child, dir, name })
+}
+
+async fn api(objects: usize, concurrency: usize) -> Result<()> {
+    let server = start_server().await?;
+    let kubeconfig = server.dir.path().join(&server.name).join("kubeconfig");
+    let client = crate::client::connect(&kubeconfig).await?;
+    let ns = "bench";
+    crate::client::send(
+        &client,
+        http::Method::POST,
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+        None,
+    )
+    .await?;
+    let list = crate::client::send(
+        &client,
+        http::Method::GET,
+        &format!("/api/v1/namespaces/{ns}/configmaps"),
+        None,
+        None,
+    )
+    .await?;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
+
+    // Send times by object name; the watcher computes delivery latency from them.
+    let sent: Arc<Mutex<HashMap<String, Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(objects)));
+    let watch_req = http::Request::builder()
+        .uri(format!(
+            "/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}"
+        ))
+        .body(Vec::new())?;
+    let stream = client.request_events::<Value>(watch_req).await?;
+    let watch_sent = sent.clone();
+    let watcher = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(objects);
+        futures::pin_mut!(stream);
+        while latencies.len() < objects {
+            match tokio::time::timeout(Duration::from_secs(60), stream.try_next()).await {
+                Ok(Ok(Some(kube::core::WatchEvent::Added(o)))) => {
+                    let now = Instant::now();
+                    let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    let at = watch_sent.lock().ok().and_then(|m| m.get(&name).copied());
+                    if let Some(at) = at {
+                        latencies.push(now.duration_since(at));
+                    }
+                }
+                Ok(Ok(Some(_))) => {}
+                _ => break,
+            }
+        }
+        latencies
+    });
+
+    eprintln!("creating {objects} ConfigMaps with {concurrency} writers...");
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let next = next.clone();
+        let sent = sent.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= objects {
+                    break;
+                }
+                let name = format!("cm-{i}");
+                let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"bench": "api"}}, "data": {"index": i.to_string()}});
+                let t = Instant::now();
+                if let Ok(mut m) = sent.lock() {
+                    m.insert(name, t);
+                }
+                crate::client::send(&client, http::Method::POST, &format!("/api/v1/namespaces/{ns}/configmaps"), Some(&body), None).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, kube::Error>(lat)
+        }));
+    }
+    let mut create_lat = Vec::new();
+    for t in tasks {
+        create_lat.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    let mut watch_lat = tokio::time::timeout(Duration::from_secs(120), watcher).await??;
+    create_lat.sort();
+    watch_lat.sort();
+    let rss = peak_rss_kib(server.child.id()).unwrap_or(0);
+    outln!(
+        "knet bench api: {objects} ConfigMaps, {concurrency} concurrent writers, TLS, durable store (fsync per commit group)"
+    );
+    outln!(
+        "  creates/s:                 {:.0}",
+        objects as f64 / elapsed.as_secs_f64()
+    );
+    outln!(
+        "  create latency p50 / p99:  {:.2} ms / {:.2} ms",
+        ms(percentile(&create_lat, 0.5)),
+        ms(percentile(&create_lat, 0.99))
+    );
+    outln!(
+        "  watch events received:     {} of {objects}",
+        watch_lat.len()
+    );
+    outln!(
+        "  watch delivery p50 / p99:  {:.2} ms / {:.2} ms  (create sent -> event received)",
+        ms(percentile(&watch_lat, 0.5)),
+        ms(percentile(&watch_lat, 0.99))
+    );
+    outln!(
+        "  server peak RSS:           {:.1} MiB",
+        rss as f64 / 1024.0
+    );
+    outln!("  targets: >= 2000 creates/s, watch p99 < 50 ms");
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

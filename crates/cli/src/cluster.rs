@@ -1,0 +1,450 @@
+//! `knet up`, `knet down` and the control-plane process (`knet serve`): state directory,
+//! certificates, kubeconfig, the API server, node registration and the controllers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+/// Where clusters keep their state: `$KNET_STATE_DIR`, else `$XDG_STATE_HOME/knet`,
+/// else `~/.local/state/knet`.
+pub fn state_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KNET_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("knet");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/state/knet");
+    }
+    PathBuf::from(format!("/tmp/knet-{}", nix::unistd::getuid()))
+}
+
+/// The state directory of cluster `name`.
+pub fn cluster_dir(name: &str) -> PathBuf {
+    state_root().join(name)
+}
+
+/// Cluster names become directory and node names: a DNS-1123 label.
+pub fn check_name(name: &str) -> Result<()> {
+    let errs = knet_labels::validation::is_dns1123_label(name);
+    if !errs.is_empty() {
+        bail!("invalid cluster name {name:?}: {}", errs.join("; "));
+    }
+    if name.len() > 40 {
+        bail!(
+            "invalid cluster name {name:?}: at most 40 characters (node names are derived from it)"
+        );
+    }
+    Ok(())
+}
+
+/// The kubeconfig of cluster `name`.
+pub fn kubeconfig_path(name: &str) -> PathBuf {
+    cluster_dir(name).join("kubeconfig")
+}
+
+/// Node names, as kind names them: `<cluster>-control-plane`, `<cluster>-worker`, `<cluster>-worker2`...
+pub fn node_names(cluster: &str, workers: usize) -> Vec<String> {
+    let mut names = vec![format!("{cluster}-control-plane")];
+    for i in 0..workers {
+        if i == 0 {
+            names.push(format!("{cluster}-worker"));
+        } else {
+            names.push(format!("{cluster}-worker{}", i + 1));
+        }
+    }
+    names
+}
+
+/// The pid of a running control plane of cluster `name`, if any.
+pub fn running_pid(name: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(cluster_dir(name).join("knet.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let ours = String::from_utf8_lossy(&cmdline).contains("serve");
+    (alive && ours).then_some(pid)
+}
+
+fn kubeconfig_yaml(cluster: &str, server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: {cluster}
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+contexts:
+- name: {cluster}
+  context:
+    cluster: {cluster}
+    user: {cluster}-admin
+current-context: {cluster}
+users:
+- name: {cluster}-admin
+  user:
+    token: {token}
+preferences: {{}}
+"
+    )
+}
+
+/// Options of the control-plane process.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Cluster name.
+    pub name: String,
+    /// Worker nodes.
+    pub nodes: usize,
+    /// Port to listen on (0: the one used before, else any free one).
+    pub port: u16,
+}
+
+async fn bind(dir: &Path, port: u16) -> Result<tokio::net::TcpListener> {
+    let saved: Option<u16> = std::fs::read_to_string(dir.join("port"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let wanted = if port != 0 { Some(port) } else { saved };
+    if let Some(p) = wanted {
+        match tokio::net::TcpListener::bind(("127.0.0.1", p)).await {
+            Ok(l) => return Ok(l),
+            Err(e) if port != 0 => return Err(e).context(format!("binding 127.0.0.1:{p}")),
+            Err(_) => {}
+        }
+    }
+    tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("binding a port on 127.0.0.1")
+}
+
+/// Runs the control plane until SIGTERM or SIGINT.
+pub async fn serve(opts: ServeOptions) -> Result<()> {
+    check_name(&opts.name)?;
+    let dir = cluster_dir(&opts.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store_path = dir.join("store.redb");
+    let store = knet_store::Store::open(&store_path, knet_store::StoreOptions::default())
+        .with_context(|| format!("opening the store {}", store_path.display()))?;
+    let pki = knet_apiserver::pki::Pki::load_or_create(&dir, &[])?;
+    let listener = bind(&dir, opts.port).await?;
+    let addr = listener.local_addr()?;
+    let server_url = format!("https://127.0.0.1:{}", addr.port());
+    std::fs::write(dir.join("port"), addr.port().to_string())?;
+    let kubeconfig = kubeconfig_yaml(&opts.name, &server_url, &pki.ca_cert, &pki.token);
+    write_private(&dir.join("kubeconfig"), &kubeconfig)?;
+
+    let server = knet_apiserver::ApiServer::new(store.clone(), Some(pki.token.clone()));
+    server
+        .bootstrap()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the system namespaces: {e}"))?;
+    let tls = Arc::new(pki.server_config()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let serving = tokio::spawn(
+        server
+            .clone()
+            .serve(listener, Some(tls), stopped(stop_rx.clone())),
+    );
+    tracing::info!(%server_url, "API server listening");
+
+    let client = crate::client::client_from_kubeconfig_text(&kubeconfig).await?;
+    register_nodes(&client, &opts).await?;
+    let controllers = tokio::spawn(knet_controllers::run_all(
+        client.clone(),
+        knet_controllers::ControllerConfig::default(),
+        stopped(stop_rx.clone()),
+    ));
+
+    std::fs::write(dir.join("knet.pid"), std::process::id().to_string())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        r = controllers => {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "controllers stopped"),
+                Err(e) => tracing::error!(error = %e, "controllers panicked"),
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
+    store.close().await;
+    let _ = std::fs::remove_file(dir.join("knet.pid"));
+    Ok(())
+}
+
+/// Registers the cluster's Node objects, as each kubelet registers its own node.
+async fn register_nodes(client: &kube::Client, opts: &ServeOptions) -> Result<()> {
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for (i, name) in node_names(&opts.name, opts.nodes).into_iter().enumerate() {
+        let control_plane = i == 0;
+        let mut labels = json!({
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            "beta.kubernetes.io/os": "linux",
+        });
+        let mut taints = json!([]);
+        if control_plane {
+            labels["node-role.kubernetes.io/control-plane"] = json!("");
+            // kind and kubeadm keep ordinary pods off the control plane when there are workers.
+            if opts.nodes > 0 {
+                taints = json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+            }
+        }
+        let address = format!("172.18.0.{}", i + 2);
+        let node = json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"taints": taints},
+        });
+        let path = format!("/api/v1/nodes/{name}");
+        let exists = crate::client::get_opt(client, &path).await?.is_some();
+        if !exists {
+            crate::client::send(
+                client,
+                http::Method::POST,
+                "/api/v1/nodes",
+                Some(&node),
+                None,
+            )
+            .await?;
+        }
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let status = json!({"status": {
+            "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
+            "nodeInfo": {
+                "machineID": "", "systemUUID": "", "bootID": "",
+                "kernelVersion": kernel,
+                "osImage": "knet",
+                "containerRuntimeVersion": format!("knet://{}", env!("CARGO_PKG_VERSION")),
+                "kubeletVersion": format!("v1.{}.0-knet", knet_apiserver::discovery::KUBE_MINOR),
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            },
+            "conditions": [{
+                "type": "Ready",
+                "status": "False",
+                "reason": "NodeAgentNotRunning",
+                "message": "knet runs no node agent yet: pods are scheduled to this node but their containers are not started",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+            }],
+        }});
+        crate::client::send(
+            client,
+            http::Method::PATCH,
+            &format!("{path}/status"),
+            Some(&status),
+            Some("application/merge-patch+json"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+/// Options of `knet up`.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// What the control plane runs with.
+    pub serve: ServeOptions,
+    /// Stay in the foreground instead of starting a background process.
+    pub foreground: bool,
+    /// How long to wait for the cluster.
+    pub wait: Duration,
+}
+
+/// `knet up`.
+pub async fn up(opts: UpOptions) -> Result<()> {
+    let name = opts.serve.name.clone();
+    check_name(&name)?;
+    let dir = cluster_dir(&name);
+    if let Some(pid) = running_pid(&name) {
+        eprintln!("Cluster \"{name}\" is already running (pid {pid}).");
+        print_next_steps(&name);
+        return Ok(());
+    }
+    if opts.foreground {
+        eprintln!("Starting cluster \"{name}\" in the foreground (Ctrl-C stops it)...");
+        return serve(opts.serve).await;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _ = std::fs::remove_file(dir.join("knet.pid"));
+    let log_path = dir.join("knet.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let exe = std::env::current_exe().context("finding the knet executable")?;
+    let started = Instant::now();
+    eprintln!(
+        "Starting cluster \"{name}\" ({} worker nodes)...",
+        opts.serve.nodes
+    );
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(exe)
+            .arg("serve")
+            .arg("--name")
+            .arg(&name)
+            .arg("--nodes")
+            .arg(opts.serve.nodes.to_string())
+            .arg("--port")
+            .arg(opts.serve.port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .context("starting the control plane")?
+    };
+    // Ready when the pid file is written (after node registration) and the API answers.
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!(
+                "the control plane exited ({status}) before it was ready; the end of {}:\n{}",
+                log_path.display(),
+                tail.join("\n")
+            );
+        }
+        if running_pid(&name).is_some() {
+            break;
+        }
+        if started.elapsed() > opts.wait {
+            bail!(
+                "the control plane did not become ready within {:?}; see {}",
+                opts.wait,
+                log_path.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let client = crate::client::connect(&kubeconfig_path(&name)).await?;
+    let nodes = crate::client::get_opt(&client, "/api/v1/nodes").await?;
+    let count = nodes
+        .as_ref()
+        .and_then(|n| n["items"].as_array())
+        .map_or(0, Vec::len);
+    eprintln!(
+        "Cluster \"{name}\" is up in {:.1}s: API server {}, {count} nodes.",
+        started.elapsed().as_secs_f64(),
+        std::fs::read_to_string(dir.join("port"))
+            .map(|p| format!("https://127.0.0.1:{}", p.trim()))
+            .unwrap_or_default()
+    );
+    print_next_steps(&name);
+    Ok(())
+}
+
+fn print_next_steps(name: &str) {
+    let kc = kubeconfig_path(name);
+    outln!("kubeconfig: {}", kc.display());
+    eprintln!("  export KUBECONFIG={}", kc.display());
+    eprintln!("  kubectl get nodes        # or: knet get nodes");
+}
+
+/// `knet down`.
+pub async fn down(name: &str, keep_state: bool) -> Result<()> {
+    check_name(name)?;
+    let dir = cluster_dir(name);
+    match running_pid(name) {
+        Some(pid) => {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while nix::sys::signal::kill(pid, None).is_ok() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if nix::sys::signal::kill(pid, None).is_ok() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            eprintln!("Stopped cluster \"{name}\".");
+        }
+        None if dir.exists() => eprintln!("Cluster \"{name}\" was not running."),
+        None => {
+            eprintln!(
+                "There is no cluster \"{name}\" (nothing in {}).",
+                dir.display()
+            );
+            return Ok(());
+        }
+    }
+    if keep_state {
+        eprintln!(
+            "Its state is kept in {} (knet up starts it again).",
+            dir.display()
+        );
+    } else {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        eprintln!("Deleted its state ({}).", dir.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_are_named_as_kind_names_them() {
+        assert_eq!(
+            node_names("knet", 2),
+            vec!["knet-control-plane", "knet-worker", "knet-worker2"]
+        );
+    }
+
+    #[test]
+    fn cluster_names_must_be_dns_labels() {
+        assert!(check_name("knet").is_ok());
+        assert!(check_name("Bad_Name").is_err());
+        assert!(check_name("").is_err());
+    }
+
+    #[test]
+    fn kubeconfig_names_server_ca_and_token() {
+        let y = kubeconfig_yaml("knet", "https://127.0.0.1:6443", "PEM", "tok");
+        assert!(y.contains("server: https://127.0.0.1:6443"));
+        assert!(y.contains("token: tok"));
+        assert!(y.contains("current-context: knet"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Test harness: a real knet cluster in a private state directory, driven by `knet` and the real
+//! `kubectl`. Each test gets its own cluster name, state directory, port and kubectl cache, so
+//! tests run in parallel without colliding; dropping the cluster runs `knet down`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// kubectl to drive clusters with: `$KUBECTL`, else /usr/bin/kubectl.
+pub fn kubectl_path() -> PathBuf {
+    let p = std::env::var_os("KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"));
+    assert!(
+        p.exists(),
+        "these tests drive the real kubectl; none at {} (set KUBECTL)",
+        p.display()
+    );
+    p
+}
+
+/// Result of a command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts failure and returns stderr.
+    #[track_caller]
+    pub fn fails(&self) -> &str {
+        assert_ne!(
+            self.code, 0,
+            "command should have failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stderr
+    }
+
+    /// stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// A running cluster.
+pub struct Cluster {
+    pub name: String,
+    pub state: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+pub fn knet_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_knet")
+}
+
+impl Cluster {
+    /// `knet up --nodes N` in a fresh state directory.
+    pub fn up(nodes: u8) -> Cluster {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}-{n}", std::process::id());
+        let state = tempfile::tempdir().expect("tempdir");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = state.path().join(&name).join("kubeconfig");
+        let c = Cluster {
+            name,
+            state,
+            kubeconfig,
+            cache,
+        };
+        let r = c.knet(&["up", "--nodes", &nodes.to_string()]);
+        r.ok();
+        assert!(c.kubeconfig.exists(), "knet up wrote no kubeconfig");
+        c
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("KNET_STATE_DIR", self.state.path())
+            .env("KNET_CLUSTER", &self.name)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `knet ARGS`.
+    pub fn knet(&self, args: &[&str]) -> Run {
+        Run::from(
+            self.command(Path::new(knet_bin()))
+                .args(args)
+                .output()
+                .expect("running knet"),
+        )
+    }
+
+    /// Runs `knet ARGS` with `input` on stdin.
+    pub fn knet_stdin(&self, args: &[&str], input: &str) -> Run {
+        run_with_stdin(self.command(Path::new(knet_bin())).args(args), input)
+    }
+
+    /// The kubectl command with this cluster's kubeconfig and a private cache.
+    pub fn kubectl_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(&kubectl_path());
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args);
+        cmd
+    }
+
+    /// Runs `kubectl ARGS`.
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        Run::from(self.kubectl_cmd(args).output().expect("running kubectl"))
+    }
+
+    /// Runs `kubectl ARGS` with `input` on stdin.
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> Run {
+        run_with_stdin(&mut self.kubectl_cmd(args), input)
+    }
+
+    /// `kubectl get ARGS -o json`.
+    pub fn get_json(&self, args: &[&str]) -> Value {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", "json"]);
+        self.kubectl(&a).json()
+    }
+
+    /// Polls `f` until it returns Some, or panics after `timeout` with `what`.
+    #[track_caller]
+    pub fn eventually<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The pid of the control-plane process.
+    pub fn server_pid(&self) -> i32 {
+        std::fs::read_to_string(self.state.path().join(&self.name).join("knet.pid"))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid")
+    }
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &str) -> Run {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    Run::from(child.wait_with_output().expect("wait"))
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let r = self.knet(&["down"]);
+        if r.code != 0 {
+            eprintln!("knet down failed: {}", r.stderr);
+        }
+    }
+}
+
+/// The directory of the YAML examples taken from the source documents.
+pub fn seeds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds")
+}

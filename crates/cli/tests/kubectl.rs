@@ -1,0 +1,544 @@
+//! The real kubectl against a real knet control plane.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Cluster;
+use serde_json::Value;
+
+const WEB: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: server
+        image: knet/netexec
+        ports:
+        - containerPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+"#;
+
+#[test]
+fn kubectl_lists_the_system_namespaces_and_the_nodes() {
+    let c = Cluster::up(2);
+    let out = c.kubectl(&["get", "ns"]).ok().to_string();
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(out.contains(ns), "missing {ns} in:\n{out}");
+    }
+    assert!(
+        out.starts_with("NAME"),
+        "kubectl printed the server's table:\n{out}"
+    );
+    assert!(out.contains("Active"));
+    let nodes = c.get_json(&["nodes"]);
+    let names: Vec<&str> = nodes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    // Node IPAM gives every node its own /24 of the cluster CIDR.
+    let cidrs = c.eventually(Duration::from_secs(10), "pod CIDRs on every node", || {
+        let nodes = c.get_json(&["nodes"]);
+        let cidrs: Vec<String> = nodes["items"]
+            .as_array()?
+            .iter()
+            .filter_map(|n| n["spec"]["podCIDR"].as_str().map(str::to_string))
+            .collect();
+        (cidrs.len() == 3).then_some(cidrs)
+    });
+    let mut unique = cidrs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "{cidrs:?}");
+    assert!(
+        cidrs
+            .iter()
+            .all(|c| c.starts_with("10.244.") && c.ends_with("/24")),
+        "{cidrs:?}"
+    );
+}
+
+#[test]
+fn kubectl_create_then_get_yaml_shows_server_defaults() {
+    let c = Cluster::up(1);
+    let out = c
+        .kubectl_stdin(&["create", "-f", "-"], WEB)
+        .ok()
+        .to_string();
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    assert!(out.contains("service/web created"), "{out}");
+    let yaml = c
+        .kubectl(&["get", "deploy", "web", "-o", "yaml"])
+        .ok()
+        .to_string();
+    assert!(yaml.contains("type: RollingUpdate"), "{yaml}");
+    assert!(yaml.contains("maxSurge: 25%"), "{yaml}");
+    assert!(yaml.contains("revisionHistoryLimit: 10"), "{yaml}");
+    let svc = c.get_json(&["svc", "web"]);
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["spec"]["sessionAffinity"], "None");
+    assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
+    // A second create of the same objects is refused, and changes nothing.
+    let rv = svc["metadata"]["resourceVersion"].clone();
+    let err = c
+        .kubectl_stdin(&["create", "-f", "-"], WEB)
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("AlreadyExists") && err.contains("\"web\" already exists"),
+        "{err}"
+    );
+    assert_eq!(
+        c.get_json(&["svc", "web"])["metadata"]["resourceVersion"],
+        rv
+    );
+}
+
+#[test]
+fn kubectl_apply_twice_creates_then_configures() {
+    let c = Cluster::up(1);
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels:\n    tier: a\ndata:\n  mode: fast\n  remove-me: x\n";
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], cm).ok().to_string();
+    assert!(out.contains("configmap/settings created"), "{out}");
+    // A label added by someone else is kept across the next apply (three-way merge).
+    c.kubectl(&["label", "cm", "settings", "owner=ops"]).ok();
+    let changed = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels:\n    tier: b\ndata:\n  mode: slow\n";
+    let out = c
+        .kubectl_stdin(&["apply", "-f", "-"], changed)
+        .ok()
+        .to_string();
+    assert!(out.contains("configmap/settings configured"), "{out}");
+    let got = c.get_json(&["cm", "settings"]);
+    assert_eq!(got["data"]["mode"], "slow");
+    assert!(
+        got["data"].get("remove-me").is_none(),
+        "a key removed from the manifest is removed: {got}"
+    );
+    assert_eq!(got["metadata"]["labels"]["tier"], "b");
+    assert_eq!(got["metadata"]["labels"]["owner"], "ops");
+    let out = c
+        .kubectl_stdin(&["apply", "-f", "-"], changed)
+        .ok()
+        .to_string();
+    assert!(out.contains("configmap/settings unchanged"), "{out}");
+
+    // A Deployment: kubectl sends a strategic merge patch.
+    c.kubectl_stdin(&["apply", "-f", "-"], WEB).ok();
+    let scaled = WEB
+        .replace("replicas: 2", "replicas: 4")
+        .replace("image: knet/netexec", "image: knet/netexec:v2");
+    let out = c
+        .kubectl_stdin(&["apply", "-f", "-"], &scaled)
+        .ok()
+        .to_string();
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    assert!(out.contains("service/web unchanged"), "{out}");
+    let d = c.get_json(&["deploy", "web"]);
+    assert_eq!(d["spec"]["replicas"], 4);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "knet/netexec:v2"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"],
+        "/dev/termination-log",
+        "server defaults survive the patch"
+    );
+    assert_eq!(d["metadata"]["generation"], 2);
+}
+
+#[test]
+fn kubectl_get_watch_sees_an_update() {
+    let c = Cluster::up(0);
+    c.kubectl(&["create", "configmap", "watched", "--from-literal=v=1"])
+        .ok();
+    let mut child = c
+        .kubectl_cmd(&[
+            "get",
+            "configmap",
+            "watched",
+            "-w",
+            "-o",
+            "jsonpath={.data.v}{\"\\n\"}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "1");
+    c.kubectl(&[
+        "patch",
+        "configmap",
+        "watched",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"v":"2"}}"#,
+    ])
+    .ok();
+    let seen = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen.unwrap(), "2");
+}
+
+#[test]
+fn kubectl_delete_f_removes_the_objects() {
+    let c = Cluster::up(1);
+    c.kubectl_stdin(&["apply", "-f", "-"], WEB).ok();
+    let out = c
+        .kubectl_stdin(&["delete", "-f", "-"], WEB)
+        .ok()
+        .to_string();
+    assert!(out.contains("deployment.apps \"web\" deleted"), "{out}");
+    assert!(out.contains("service \"web\" deleted"), "{out}");
+    let err = c.kubectl(&["get", "svc", "web"]).fails().to_string();
+    assert!(
+        err.contains("NotFound") && err.contains("services \"web\" not found"),
+        "{err}"
+    );
+    // The garbage collector removes what the Deployment owned.
+    c.eventually(
+        Duration::from_secs(15),
+        "the Deployment's ReplicaSets and Pods to go",
+        || {
+            let rs = c.get_json(&["rs", "-l", "app=web"]);
+            let pods = c.get_json(&["pods", "-l", "app=web"]);
+            (rs["items"].as_array()?.is_empty() && pods["items"].as_array()?.is_empty())
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn every_example_of_the_source_documents_applies() {
+    let c = Cluster::up(2);
+    let dir = common::seeds_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14, "{files:?}");
+    for f in &files {
+        let out = c.kubectl(&["apply", "-f", f.to_str().unwrap()]);
+        assert_eq!(
+            out.code,
+            0,
+            "{}:\n{}\n{}",
+            f.display(),
+            out.stdout,
+            out.stderr
+        );
+    }
+    for (kind, name) in [
+        ("pod", "backend"),
+        ("deployment", "backend"),
+        ("deployment", "frontend"),
+        ("service", "backend-service"),
+        ("service", "frontend-service"),
+        ("service", "external-database"),
+        ("endpointslice", "external-database-1"),
+        ("ingress", "my-ingress"),
+        ("ingress", "example-ingress"),
+        ("ingress", "path-example"),
+        ("networkpolicy", "allow-frontend"),
+        ("service", "my-clusterip-service"),
+    ] {
+        c.kubectl(&["get", kind, name]).ok();
+    }
+    // The last frontend-service applied is the LoadBalancer one.
+    assert_eq!(
+        c.get_json(&["svc", "frontend-service"])["spec"]["type"],
+        "LoadBalancer"
+    );
+}
+
+#[test]
+fn deployments_make_pods_that_the_scheduler_spreads_over_the_workers() {
+    let c = Cluster::up(2);
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &WEB.replace("replicas: 2", "replicas: 4"),
+    )
+    .ok();
+    let pods = c.eventually(Duration::from_secs(15), "4 scheduled pods", || {
+        let pods = c.get_json(&["pods", "-l", "app=web"]);
+        let items = pods["items"].as_array()?.clone();
+        let bound = items
+            .iter()
+            .filter(|p| p["spec"]["nodeName"].is_string())
+            .count();
+        (items.len() == 4 && bound == 4).then_some(items)
+    });
+    let mut per_node = std::collections::BTreeMap::new();
+    for p in &pods {
+        *per_node
+            .entry(p["spec"]["nodeName"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+        assert_eq!(p["status"]["phase"], "Pending");
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicaSet");
+        assert!(p["metadata"]["name"].as_str().unwrap().starts_with("web-"));
+    }
+    let name = &c.name;
+    assert_eq!(
+        per_node,
+        [
+            (format!("{name}-worker"), 2),
+            (format!("{name}-worker2"), 2)
+        ]
+        .into_iter()
+        .collect(),
+        "spread over workers, none on the tainted control plane"
+    );
+    // kubectl scale goes through the scale subresource.
+    c.kubectl(&["scale", "deployment", "web", "--replicas=1"])
+        .ok();
+    c.eventually(Duration::from_secs(15), "scale down to 1 pod", || {
+        let pods = c.get_json(&["pods", "-l", "app=web"]);
+        (pods["items"].as_array()?.len() == 1).then_some(())
+    });
+    let events = c.kubectl(&["get", "events"]).ok().to_string();
+    assert!(events.contains("Scheduled"), "{events}");
+    assert!(events.contains("ScalingReplicaSet"), "{events}");
+}
+
+#[test]
+fn a_namespace_deletion_deletes_what_is_in_it() {
+    let c = Cluster::up(0);
+    c.kubectl(&["create", "namespace", "team-a"]).ok();
+    c.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "configmap",
+        "one",
+        "--from-literal=a=b",
+    ])
+    .ok();
+    c.kubectl_stdin(&["-n", "team-a", "apply", "-f", "-"], WEB)
+        .ok();
+    let out = c
+        .kubectl(&["delete", "namespace", "team-a", "--timeout=30s"])
+        .ok()
+        .to_string();
+    assert!(out.contains("namespace \"team-a\" deleted"), "{out}");
+    let err = c.kubectl(&["get", "ns", "team-a"]).fails().to_string();
+    assert!(err.contains("not found"), "{err}");
+    let all = c.get_json(&["configmaps,services,deployments", "-A"]);
+    assert!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["metadata"]["namespace"] != "team-a"),
+        "{all}"
+    );
+    // Nothing can be created in a namespace that does not exist.
+    let err = c
+        .kubectl(&["-n", "team-a", "create", "configmap", "two"])
+        .fails()
+        .to_string();
+    assert!(err.contains("namespaces \"team-a\" not found"), "{err}");
+}
+
+#[test]
+fn label_and_field_selectors_filter_lists() {
+    let c = Cluster::up(0);
+    c.kubectl(&["create", "configmap", "a", "--from-literal=k=v"])
+        .ok();
+    c.kubectl(&["create", "configmap", "b", "--from-literal=k=v"])
+        .ok();
+    c.kubectl(&["label", "configmap", "a", "app=web", "tier=front"])
+        .ok();
+    c.kubectl(&["label", "configmap", "b", "app=web"]).ok();
+    let names = |v: Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(c.get_json(&["cm", "-l", "app=web,tier=front"])),
+        vec!["a"],
+        "AND semantics"
+    );
+    assert_eq!(names(c.get_json(&["cm", "-l", "app=web"])), vec!["a", "b"]);
+    assert!(names(c.get_json(&["cm", "-l", "tier notin (front)"])).contains(&"b".to_string()));
+    assert_eq!(
+        names(c.get_json(&["cm", "--field-selector", "metadata.name=b"])),
+        vec!["b"]
+    );
+    let err = c
+        .kubectl(&["get", "cm", "--field-selector", "spec.bogus=1"])
+        .fails()
+        .to_string();
+    assert!(err.contains("field label not supported"), "{err}");
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_changes_nothing() {
+    let c = Cluster::up(0);
+    c.kubectl(&["create", "configmap", "keep", "--from-literal=a=1"])
+        .ok();
+    let before = c.get_json(&["cm", "keep"]);
+
+    // Malformed YAML.
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+        )
+        .fails()
+        .to_string();
+    assert!(
+        err.to_lowercase().contains("yaml") || err.contains("error converting"),
+        "{err}"
+    );
+    // An unknown kind.
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: Widget\nmetadata:\n  name: w\n",
+        )
+        .fails()
+        .to_string();
+    assert!(err.contains("Widget"), "{err}");
+    // A wrong apiVersion for a kind.
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: apps/v2\nkind: Deployment\nmetadata:\n  name: w\n",
+        )
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("apps/v2") || err.contains("no matches for kind"),
+        "{err}"
+    );
+    // An unknown field: strict validation on the server.
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\ndatta:\n  a: b\n",
+        )
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("unknown field") && err.contains("datta"),
+        "{err}"
+    );
+    // An invalid field value.
+    let bad_port = "apiVersion: v1\nkind: Service\nmetadata:\n  name: badport\nspec:\n  selector:\n    app: x\n  ports:\n  - port: 70000\n";
+    let err = c
+        .kubectl_stdin(&["apply", "-f", "-"], bad_port)
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("spec.ports[0].port") && err.contains("Invalid value"),
+        "{err}"
+    );
+    // A stale update.
+    let mut stale = before.clone();
+    stale["metadata"]["resourceVersion"] = Value::String("1".into());
+    stale["data"]["a"] = Value::String("2".into());
+    let err = c
+        .kubectl_stdin(&["replace", "-f", "-"], &stale.to_string())
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("Conflict") && err.contains("the object has been modified"),
+        "{err}"
+    );
+
+    assert_eq!(
+        c.get_json(&["cm", "keep"]),
+        before,
+        "the stored object is unchanged"
+    );
+    for name in ["odd", "badport"] {
+        assert!(c.kubectl(&["get", "cm,svc", name]).stdout.trim().is_empty());
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_of_the_control_plane() {
+    let c = Cluster::up(0);
+    let mut written = Vec::new();
+    for i in 0..20 {
+        let name = format!("durable-{i}");
+        c.kubectl(&[
+            "create",
+            "configmap",
+            &name,
+            &format!("--from-literal=i={i}"),
+        ])
+        .ok();
+        let rv = c.get_json(&["cm", &name])["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        written.push((name, rv));
+    }
+    let pid = c.server_pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    c.eventually(Duration::from_secs(5), "the control plane to die", || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            .is_err()
+            .then_some(())
+    });
+    c.knet(&["up"]).ok();
+    for (name, rv) in &written {
+        let got = c.get_json(&["cm", name]);
+        assert_eq!(
+            got["metadata"]["resourceVersion"].as_str(),
+            Some(rv.as_str()),
+            "{name}"
+        );
+    }
+}
