@@ -153,6 +153,29 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     )
 }
 
+/// `/openapi/v2`: a Swagger 2.0 document without definitions. kubectl fetches it (as protobuf)
+/// before client-side validation of kinds the server does not serve; with no definitions it skips
+/// that validation and reports the unknown kind itself ("no matches for kind ... in version ..."),
+/// as against any Kubernetes server (k8s.io/kubectl/pkg/util/openapi/validation).
+pub fn openapi_v2(accept: Option<&str>) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    // kube-apiserver answers with this spelling: Go's mime parser rejects the `@` of the Accept form.
+    const PB: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+    if accept.is_some_and(|a| a.contains("protobuf")) {
+        // gnostic openapi_v2.Document { swagger (field 1) = "2.0" }
+        let body: Vec<u8> = vec![0x0a, 0x03, b'2', b'.', b'0'];
+        let mut resp = axum::response::Response::new(axum::body::Body::from(body));
+        *resp.status_mut() = StatusCode::OK;
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PB));
+        return resp;
+    }
+    crate::json_response(
+        StatusCode::OK,
+        &json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")}, "paths": {}}),
+    )
+}
+
 /// `/openapi/v3`: the index of per-group-version documents.
 pub fn openapi_v3_root() -> Value {
     let mut paths = serde_json::Map::new();

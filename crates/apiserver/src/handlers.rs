@@ -206,8 +206,12 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 
 /// A request body as JSON: JSON itself, or Kubernetes protobuf (what kubectl sends for built-in types).
 fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if is_protobuf(content_type) {
-        return Err(ApiError::unsupported_media_type(content_type));
+    if knet_proto::is_protobuf(content_type) {
+        return knet_proto::decode(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the protobuf request body could not be decoded: {e}"
+            ))
+        });
     }
     parse_json(body)
 }
@@ -220,7 +224,7 @@ fn is_protobuf(content_type: &str) -> bool {
 
 /// DeleteOptions bodies may be empty.
 fn delete_body(body: &[u8], content_type: &str) -> Result<Vec<u8>, ApiError> {
-    if body.is_empty() || !is_protobuf(content_type) {
+    if body.is_empty() || !knet_proto::is_protobuf(content_type) {
         return Ok(body.to_vec());
     }
     let v = parse_body(body, content_type)?;

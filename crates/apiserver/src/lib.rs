@@ -193,6 +193,11 @@ async fn dispatch(State(server): State<ApiServer>, req: Request) -> Response {
         ["apis", group, version] => discovery::resource_list(group, version)
             .map(|g| json_response(StatusCode::OK, &g))
             .ok_or_else(|| ApiError::no_route("the server could not find the requested resource")),
+        ["openapi", "v2"] => Ok(discovery::openapi_v2(
+            req.headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok()),
+        )),
         ["openapi", "v3"] => Ok(json_response(StatusCode::OK, &discovery::openapi_v3_root())),
         ["openapi", "v3", "api", "v1"] => discovery::openapi_v3_doc("", "v1")
             .map(|d| json_response(StatusCode::OK, &d))

@@ -86,6 +86,15 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Run a built-in image (what a container with that image runs), e.g. `knet image netexec --http-port 8080`.
+    #[command(disable_help_flag = true)]
+    Image {
+        /// netexec, client, agnhost, serve-hostname, pause, sleep.
+        name: String,
+        /// The image's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks (not tests): measure knet against targets and peers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -321,6 +330,7 @@ async fn run(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
+        Command::Image { .. } => Ok(true),
         Command::Bench(b) => {
             bench::run(b, &cli.cluster).await?;
             Ok(true)
@@ -330,6 +340,11 @@ async fn run(cli: Cli) -> Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Image { name, args } = &cli.command {
+        // Built-in images run their own runtime and own the process.
+        let code = knet_images::run(name, args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let serving = matches!(cli.command, Command::Serve(_))
         || matches!(&cli.command, Command::Up(a) if a.foreground);
     let default_level = if serving { "info" } else { "warn" };
