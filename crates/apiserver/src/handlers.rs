@@ -792,6 +792,7 @@ impl ApiServer {
     ) -> Result<Response, ApiError> {
         let (labels, fields) = self.selectors(info, query)?;
         let (items, rv) = self.inner.store.list(&info.store_resource(), namespace);
+        check_list_version(query, rv)?;
         let mut items: Vec<Arc<Value>> = items
             .into_iter()
             .filter(|o| matches(info, o, &labels, &fields))
@@ -1341,6 +1342,36 @@ fn scale_of(obj: &Value) -> Value {
     })
 }
 
+/// `resourceVersion` on a list (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions):
+/// unset or "0" is served from the current state; `NotOlderThan` (the default for a set version) is
+/// served when the store has reached it, else 504 "Too large resource version" as kube-apiserver
+/// answers; `Exact` is served only for the current revision, since the store keeps no snapshots of the
+/// past: an older one is 410 Expired, and clients relist.
+fn check_list_version(query: &Query, current: u64) -> Result<(), ApiError> {
+    let requested = match query.resource_version.as_deref() {
+        None | Some("") | Some("0") => return Ok(()),
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version {s:?}")))?,
+    };
+    if requested > current {
+        return Err(ApiError::other(
+            504,
+            "Timeout",
+            format!("Too large resource version: {requested}, current: {current}"),
+        ));
+    }
+    match query.resource_version_match.as_deref() {
+        Some("Exact") if requested != current => Err(ApiError::gone(format!(
+            "too old resource version: {requested} ({current})"
+        ))),
+        None | Some("") | Some("NotOlderThan") | Some("Exact") => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+        ))),
+    }
+}
+
 /// Whether an object passes label and field selectors.
 pub(crate) fn matches(
     info: &ResourceInfo,
@@ -1392,6 +1423,35 @@ fn decode_continue(token: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn q(rv: &str, m: Option<&str>) -> Query {
+        Query {
+            resource_version: Some(rv.into()),
+            resource_version_match: m.map(str::to_string),
+            ..Query::default()
+        }
+    }
+
+    #[test]
+    fn lists_at_a_resource_version_follow_kube_apiserver() {
+        assert!(check_list_version(&q("0", None), 10).is_ok());
+        assert!(
+            check_list_version(&q("7", None), 10).is_ok(),
+            "not older than 7"
+        );
+        assert!(check_list_version(&q("10", Some("Exact")), 10).is_ok());
+        assert_eq!(
+            check_list_version(&q("7", Some("Exact")), 10)
+                .unwrap_err()
+                .code,
+            410
+        );
+        assert_eq!(
+            check_list_version(&q("11", None), 10).unwrap_err().code,
+            504
+        );
+        assert_eq!(check_list_version(&q("x", None), 10).unwrap_err().code, 400);
+    }
 
     #[test]
     fn continue_tokens_round_trip() {

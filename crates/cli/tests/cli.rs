@@ -279,3 +279,69 @@ fn down_keep_state_then_up_brings_the_same_cluster_back() {
     c.knet(&["up"]).ok();
     assert_eq!(c.get_json(&["cm", "kept"]), before);
 }
+
+#[test]
+fn knet_get_watch_prints_changes_as_they_happen() {
+    use std::io::{BufRead, BufReader};
+    let c = Cluster::up(0);
+    c.knet_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w1\n",
+    )
+    .ok();
+    let mut child = std::process::Command::new(common::knet_bin())
+        .args(["get", "configmaps", "-w", "-o", "name"])
+        .env("KNET_STATE_DIR", c.state.path())
+        .env("KNET_CLUSTER", &c.name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    c.knet_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w2\n",
+    )
+    .ok();
+    let mut seen = vec![first.unwrap()];
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        seen.push(line);
+        if seen.iter().any(|l| l == "configmap/w2") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("configmap/w1"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l == "configmap/w2"),
+        "the new object is seen: {seen:?}"
+    );
+}
+
+#[test]
+fn version_and_kubeconfig_describe_the_cluster() {
+    let c = Cluster::up(0);
+    let v = c.knet(&["version"]).ok().to_string();
+    assert!(v.contains("Client Version: v0.1.0"), "{v}");
+    assert!(v.contains("Server Version: v1.33.0-knet"), "{v}");
+    let path = c.knet(&["kubeconfig"]).ok().trim().to_string();
+    assert_eq!(std::path::PathBuf::from(&path), c.kubeconfig);
+    let text = c.knet(&["kubeconfig", "--print"]).ok().to_string();
+    assert!(text.contains("server: https://127.0.0.1:"), "{text}");
+    let kubectl_version = c.kubectl(&["version", "-o", "json"]).json();
+    assert_eq!(kubectl_version["serverVersion"]["minor"], "33");
+}
