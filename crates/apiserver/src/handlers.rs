@@ -216,12 +216,6 @@ fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     parse_json(body)
 }
 
-fn is_protobuf(content_type: &str) -> bool {
-    content_type
-        .trim_start()
-        .starts_with("application/vnd.kubernetes.protobuf")
-}
-
 /// DeleteOptions bodies may be empty.
 fn delete_body(body: &[u8], content_type: &str) -> Result<Vec<u8>, ApiError> {
     if body.is_empty() || !knet_proto::is_protobuf(content_type) {

@@ -1,4 +1,5 @@
 //! The knet CLI against a real knet control plane.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 
