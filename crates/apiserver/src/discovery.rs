@@ -93,7 +93,10 @@ fn subresources(r: &ResourceInfo) -> Vec<(&'static str, &'static str, Vec<&'stat
         subs.push(("status", r.kind, vec!["get", "patch", "update"]));
     }
     match (r.group, r.plural) {
-        ("", "pods") => subs.push(("binding", "Binding", vec!["create"])),
+        ("", "pods") => {
+            subs.push(("binding", "Binding", vec!["create"]));
+            subs.push(("log", "Pod", vec!["get"]));
+        }
         ("", "namespaces") => subs.push(("finalize", "Namespace", vec!["update"])),
         ("apps", "deployments" | "replicasets") => {
             subs.push(("scale", "Scale", vec!["get", "patch", "update"]))

@@ -570,6 +570,11 @@ impl ApiServer {
                             .await?;
                         Ok(ctx.respond(StatusCode::OK, &scale))
                     }
+                    (Some("log"), Method::GET)
+                        if info.group.is_empty() && info.plural == "pods" =>
+                    {
+                        self.pod_log(ns.unwrap_or("default"), &name, &query)
+                    }
                     (Some("binding"), Method::POST)
                         if info.group.is_empty() && info.plural == "pods" =>
                     {
@@ -1037,6 +1042,64 @@ impl ApiServer {
             .await
             .map_err(|e| from_store(info, name, e))?;
         Ok(())
+    }
+
+    /// `pods/{name}/log`, answered by the node agents (see [`crate::PodLogs`]).
+    fn pod_log(&self, namespace: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
+        let pod = self
+            .inner
+            .store
+            .get(&Key {
+                resource: "pods".into(),
+                namespace: Some(namespace.to_string()),
+                name: name.to_string(),
+            })
+            .ok_or_else(|| ApiError::not_found("", "pods", name))?;
+        let containers: Vec<String> = pod
+            .get("spec")
+            .and_then(|s| s.get("containers"))
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // pkg/registry/core/pod/strategy.go LogLocation: the container must be named when there are several.
+        let container = match query.container.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) if containers.iter().any(|x| x == c) => c.to_string(),
+            Some(c) => {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
+            }
+            None if containers.len() == 1 => containers[0].clone(),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                )));
+            }
+        };
+        let Some(logs) = self.inner.pod_logs.get() else {
+            return Err(ApiError::unavailable(format!(
+                "no node agent serves the logs of pod {name}: knet's node agents are not running"
+            )));
+        };
+        let options = crate::LogOptions {
+            container,
+            follow: query.follow.unwrap_or(false),
+            previous: query.previous.unwrap_or(false),
+            tail_lines: query.tail_lines,
+            timestamps: query.timestamps.unwrap_or(false),
+        };
+        let stream = logs.logs(&pod, &options)?;
+        let mut resp = Response::new(axum::body::Body::from_stream(stream));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("text/plain"),
+        );
+        Ok(resp)
     }
 
     /// The `scale` subresource (autoscaling/v1 Scale) of Deployments and ReplicaSets.

@@ -24,6 +24,32 @@ use serde_json::Value;
 
 pub use status::ApiError;
 
+/// Options of a `pods/{name}/log` request (core/v1 PodLogOptions).
+#[derive(Clone, Debug, Default)]
+pub struct LogOptions {
+    /// The container (already resolved: the pod's only container when the request named none).
+    pub container: String,
+    /// Keep streaming as the container writes.
+    pub follow: bool,
+    /// The previous (terminated) instance of the container.
+    pub previous: bool,
+    /// Only the last N lines.
+    pub tail_lines: Option<usize>,
+    /// Prefix each line with its RFC 3339 timestamp.
+    pub timestamps: bool,
+}
+
+/// A stream of log bytes.
+pub type LogStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send>>;
+
+/// Serves `pods/{name}/log` (`kubectl logs`, `knet logs`): the node agents, which keep the logs.
+/// kube-apiserver proxies this to the pod's kubelet; knet's embedded agents answer in process.
+pub trait PodLogs: Send + Sync + 'static {
+    /// The log of `options.container` of `pod`.
+    fn logs(&self, pod: &Value, options: &LogOptions) -> Result<LogStream, ApiError>;
+}
+
 /// Namespaces every cluster has (kube-apiserver's system namespaces controller makes them).
 pub const SYSTEM_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -37,6 +63,7 @@ pub struct ApiServer {
 struct Inner {
     store: Store,
     token: Option<String>,
+    pod_logs: std::sync::OnceLock<Arc<dyn PodLogs>>,
 }
 
 impl ApiServer {
@@ -44,8 +71,17 @@ impl ApiServer {
     /// carry `Authorization: Bearer <token>`.
     pub fn new(store: Store, token: Option<String>) -> ApiServer {
         ApiServer {
-            inner: Arc::new(Inner { store, token }),
+            inner: Arc::new(Inner {
+                store,
+                token,
+                pod_logs: std::sync::OnceLock::new(),
+            }),
         }
+    }
+
+    /// Installs what serves `pods/{name}/log`; the first call wins.
+    pub fn set_pod_logs(&self, logs: Arc<dyn PodLogs>) {
+        let _ = self.inner.pod_logs.set(logs);
     }
 
     /// The store behind the server.

@@ -155,6 +155,16 @@ pub struct Query {
     pub field_manager: Option<String>,
     /// `pretty` (accepted).
     pub pretty: Option<String>,
+    /// `container` of `pods/log`.
+    pub container: Option<String>,
+    /// `follow` of `pods/log`.
+    pub follow: Option<bool>,
+    /// `previous` of `pods/log`.
+    pub previous: Option<bool>,
+    /// `tailLines` of `pods/log`.
+    pub tail_lines: Option<usize>,
+    /// `timestamps` of `pods/log`.
+    pub timestamps: Option<bool>,
 }
 
 impl Query {

@@ -78,6 +78,8 @@ enum Command {
     Describe(DescribeArgs),
     /// Delete objects by manifest, by name, by label or all of a type.
     Delete(DeleteArgs),
+    /// Print a container's log (like kubectl logs).
+    Logs(LogsArgs),
     /// Print the client and server versions.
     Version,
     /// Print the path of the cluster's kubeconfig (or its content with --print).
@@ -200,6 +202,30 @@ struct DescribeArgs {
 }
 
 #[derive(Args, Debug)]
+struct LogsArgs {
+    /// The pod.
+    pod: String,
+    /// The container (needed when the pod has several).
+    #[arg(short = 'c', long)]
+    container: Option<String>,
+    /// Namespace (default: `default`).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Keep printing as the container writes.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// The previous (terminated) instance of the container.
+    #[arg(short = 'p', long)]
+    previous: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    tail: Option<usize>,
+    /// Prefix each line with its timestamp.
+    #[arg(long)]
+    timestamps: bool,
+}
+
+#[derive(Args, Debug)]
 struct DeleteArgs {
     /// TYPE NAME..., TYPE/NAME..., or TYPE with --all or -l.
     resources: Vec<String>,
@@ -304,6 +330,39 @@ async fn run(cli: Cli) -> Result<bool> {
             } else {
                 apply::delete_named(&c, &a.resources, &a.scope.scope(), a.all, &opts).await
             }
+        }
+        Command::Logs(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            let pod = a
+                .pod
+                .strip_prefix("pod/")
+                .or_else(|| a.pod.strip_prefix("pods/"))
+                .unwrap_or(&a.pod);
+            let mut path = format!(
+                "/api/v1/namespaces/{}/pods/{}/log?follow={}&previous={}&timestamps={}",
+                a.namespace.as_deref().unwrap_or("default"),
+                pod,
+                a.follow,
+                a.previous,
+                a.timestamps
+            );
+            if let Some(container) = &a.container {
+                path.push_str(&format!("&container={}", get::urlencode(container)));
+            }
+            if let Some(n) = a.tail {
+                path.push_str(&format!("&tailLines={n}"));
+            }
+            let req = http::Request::builder().uri(path).body(Vec::new())?;
+            let mut stream = c.request_stream(req).await?;
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = futures::AsyncReadExt::read(&mut stream, &mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                out!("{}", String::from_utf8_lossy(&buf[..n]));
+            }
+            Ok(true)
         }
         Command::Version => {
             outln!("Client Version: v{} (knet)", env!("CARGO_PKG_VERSION"));
