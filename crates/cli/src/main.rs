@@ -26,6 +26,7 @@ mod client;
 mod cluster;
 mod get;
 mod resources;
+mod sandbox_exec;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +98,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a program inside a pod sandbox (what the node agent starts for each container).
+    #[command(hide = true)]
+    SandboxExec(sandbox_exec::SandboxExecArgs),
     /// Benchmarks (not tests): measure knet against targets and peers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -389,7 +393,7 @@ async fn run(cli: Cli) -> Result<bool> {
             }
             Ok(true)
         }
-        Command::Image { .. } => Ok(true),
+        Command::Image { .. } | Command::SandboxExec(_) => Ok(true),
         Command::Bench(b) => {
             bench::run(b, &cli.cluster).await?;
             Ok(true)
@@ -399,6 +403,16 @@ async fn run(cli: Cli) -> Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::SandboxExec(a) = &cli.command {
+        // Namespace changes need a single-threaded process: no runtime, no logging threads.
+        return match sandbox_exec::run(a) {
+            Ok(never) => match never {},
+            Err(e) => {
+                eprintln!("knet sandbox-exec: {e:#}");
+                ExitCode::from(127)
+            }
+        };
+    }
     if let Command::Image { name, args } = &cli.command {
         // Built-in images run their own runtime and own the process.
         let code = knet_images::run(name, args);
