@@ -971,7 +971,14 @@ impl ApiServer {
             .get("metadata")
             .and_then(|m| m.get("deletionTimestamp"))
             .is_some();
-        if !deleting || pending_finalizers(info, &obj) {
+        // A graceful deletion still running (a pod whose agent is stopping it) is finished by a
+        // delete with grace period 0, not by the last finalizer going.
+        let grace_left = obj
+            .get("metadata")
+            .and_then(|m| m.get("deletionGracePeriodSeconds"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if !deleting || grace_left > 0 || pending_finalizers(info, &obj) {
             return Ok(Value::clone(&obj));
         }
         let uid = meta_str(&obj, "uid").unwrap_or("").to_string();
@@ -1283,7 +1290,9 @@ impl ApiServer {
         if dry_run {
             return Ok(json_response(StatusCode::OK, &current));
         }
-        let graceful = extra_finalizer.is_some() || pending_finalizers(info, &current);
+        let pod_grace = self.pod_grace_period(info, &current, opts.grace_period_seconds);
+        let graceful =
+            extra_finalizer.is_some() || pending_finalizers(info, &current) || pod_grace.is_some();
         if !graceful {
             let uid = meta_str(&current, "uid").unwrap_or("").to_string();
             let last = self
@@ -1305,7 +1314,17 @@ impl ApiServer {
                 let mut obj = cur.clone();
                 if obj["metadata"].get("deletionTimestamp").is_none() {
                     set_meta(&mut obj, "deletionTimestamp", json!(now_rfc3339()));
-                    set_meta(&mut obj, "deletionGracePeriodSeconds", json!(0));
+                    set_meta(
+                        &mut obj,
+                        "deletionGracePeriodSeconds",
+                        json!(pod_grace.unwrap_or(0)),
+                    );
+                } else if let Some(g) = pod_grace {
+                    // A second delete may shorten the grace period, never lengthen it.
+                    let before = obj["metadata"]["deletionGracePeriodSeconds"]
+                        .as_i64()
+                        .unwrap_or(g);
+                    set_meta(&mut obj, "deletionGracePeriodSeconds", json!(g.min(before)));
                 }
                 if let Some(f) = extra_finalizer {
                     let mut fins: Vec<Value> = obj["metadata"]
@@ -1331,6 +1350,40 @@ impl ApiServer {
             .map_err(|e| from_store(info, name, e))?;
         let result = self.finalize_if_done(info, &key, updated).await?;
         Ok(json_response(StatusCode::OK, &result))
+    }
+
+    /// Graceful deletion of pods (pkg/registry/core/pod/strategy.go CheckGracefulDelete): a pod
+    /// that runs on a node with an agent is marked with a deletionTimestamp and a grace period;
+    /// the node's agent stops its containers and then deletes it with grace 0. Unscheduled and
+    /// finished pods, and a grace period of 0, delete at once.
+    fn pod_grace_period(
+        &self,
+        info: &ResourceInfo,
+        pod: &Value,
+        requested: Option<i64>,
+    ) -> Option<i64> {
+        if !(info.group.is_empty() && info.plural == "pods") {
+            return None;
+        }
+        if !self
+            .inner
+            .graceful_pods
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let scheduled = pod["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let finished = matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        );
+        let grace = requested
+            .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+            .unwrap_or(30)
+            .max(0);
+        (scheduled && !finished && grace > 0).then_some(grace)
     }
 
     async fn delete_collection(

@@ -64,6 +64,7 @@ struct Inner {
     store: Store,
     token: Option<String>,
     pod_logs: std::sync::OnceLock<Arc<dyn PodLogs>>,
+    graceful_pods: std::sync::atomic::AtomicBool,
 }
 
 impl ApiServer {
@@ -75,8 +76,17 @@ impl ApiServer {
                 store,
                 token,
                 pod_logs: std::sync::OnceLock::new(),
+                graceful_pods: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Deletes scheduled pods gracefully (deletionTimestamp + grace period, finished by the node's
+    /// agent), as kube-apiserver does. Off until node agents run, since nothing would finish them.
+    pub fn set_graceful_pod_deletion(&self, on: bool) {
+        self.inner
+            .graceful_pods
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Installs what serves `pods/{name}/log`; the first call wins.
