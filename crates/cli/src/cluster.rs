@@ -108,27 +108,37 @@ pub struct ServeOptions {
     pub nodes: usize,
     /// Port to listen on (0: the one used before, else any free one).
     pub port: u16,
+    /// How pod traffic crosses between nodes.
+    pub overlay: knet_topology::Overlay,
 }
 
-async fn bind(dir: &Path, port: u16) -> Result<tokio::net::TcpListener> {
+/// Binds the API server's port on the host's loopback: the port used before when it is free,
+/// else a free one. Done before entering the world, so that the socket stays on the host.
+pub fn bind_host_listener(name: &str, port: u16) -> Result<std::net::TcpListener> {
+    check_name(name)?;
+    let dir = cluster_dir(name);
     let saved: Option<u16> = std::fs::read_to_string(dir.join("port"))
         .ok()
         .and_then(|s| s.trim().parse().ok());
     let wanted = if port != 0 { Some(port) } else { saved };
     if let Some(p) = wanted {
-        match tokio::net::TcpListener::bind(("127.0.0.1", p)).await {
+        match std::net::TcpListener::bind(("127.0.0.1", p)) {
             Ok(l) => return Ok(l),
             Err(e) if port != 0 => return Err(e).context(format!("binding 127.0.0.1:{p}")),
             Err(_) => {}
         }
     }
-    tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("binding a port on 127.0.0.1")
+    std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding a port on 127.0.0.1")
 }
 
-/// Runs the control plane until SIGTERM or SIGINT.
-pub async fn serve(opts: ServeOptions) -> Result<()> {
+/// Runs the control plane until SIGTERM or SIGINT, inside the world (see `knet_netns::enter_world`):
+/// `host_listener` was bound on the host's loopback before, for kubectl and knet; in-world clients
+/// (controllers, agents) use the same port on the world's own loopback.
+pub async fn serve(
+    opts: ServeOptions,
+    host_listener: std::net::TcpListener,
+    world: knet_netns::WorldChild,
+) -> Result<()> {
     check_name(&opts.name)?;
     let dir = cluster_dir(&opts.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -136,8 +146,12 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let store = knet_store::Store::open(&store_path, knet_store::StoreOptions::default())
         .with_context(|| format!("opening the store {}", store_path.display()))?;
     let pki = knet_apiserver::pki::Pki::load_or_create(&dir, &[])?;
-    let listener = bind(&dir, opts.port).await?;
+    host_listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(host_listener)?;
     let addr = listener.local_addr()?;
+    let world_listener = tokio::net::TcpListener::bind(("127.0.0.1", addr.port()))
+        .await
+        .context("binding the API port on the world's loopback")?;
     let server_url = format!("https://127.0.0.1:{}", addr.port());
     std::fs::write(dir.join("port"), addr.port().to_string())?;
     let kubeconfig = kubeconfig_yaml(&opts.name, &server_url, &pki.ca_cert, &pki.token);
@@ -153,22 +167,55 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let serving = tokio::spawn(
-        server
-            .clone()
-            .serve(listener, Some(tls), stopped(stop_rx.clone())),
-    );
-    tracing::info!(%server_url, "API server listening");
+    let serving = tokio::spawn(server.clone().serve(
+        listener,
+        Some(tls.clone()),
+        stopped(stop_rx.clone()),
+    ));
+    let serving_world = tokio::spawn(server.clone().serve(
+        world_listener,
+        Some(tls),
+        stopped(stop_rx.clone()),
+    ));
+    tracing::info!(%server_url, rootless = world.user_namespace, "API server listening");
+
+    // The world's network: the LAN and the external client namespace.
+    let net = knet_topology::ClusterNet {
+        overlay: opts.overlay,
+        ..knet_topology::ClusterNet::default()
+    };
+    knet_netns::Netns::attach_current(knet_topology::WORLD)
+        .context("naming the world's network namespace")?;
+    let dp = Arc::new(knet_netns::KernelDataplane::new());
+    knet_topology::build_world(dp.as_ref(), &net)
+        .await
+        .context("building the LAN")?;
 
     let client = crate::client::client_from_kubeconfig_text(&kubeconfig).await?;
-    register_nodes(&client, &opts).await?;
+    let nodes = register_nodes(&client, &opts, &net).await?;
+    let registry = knet_agent::Registry::default();
+    server.set_pod_logs(Arc::new(knet_agent::RuntimeLogs(registry.clone())));
+    server.set_graceful_pod_deletion(true);
+    let exe = std::env::current_exe().context("finding the knet executable")?;
+    let mut agents = Vec::new();
+    for node in nodes {
+        let cfg = knet_agent::AgentConfig {
+            state_dir: dir.join("nodes").join(&node.name),
+            node,
+            net: net.clone(),
+            knet_exe: exe.clone(),
+        };
+        let agent = knet_agent::Agent::new(client.clone(), dp.clone(), cfg, registry.clone());
+        agent.attach().await?;
+        agents.push(tokio::spawn(agent.run(stopped(stop_rx.clone()))));
+    }
     let controllers = tokio::spawn(knet_controllers::run_all(
         client.clone(),
         knet_controllers::ControllerConfig::default(),
         stopped(stop_rx.clone()),
     ));
 
-    std::fs::write(dir.join("knet.pid"), std::process::id().to_string())?;
+    std::fs::write(dir.join("knet.pid"), world.supervisor_pid.to_string())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}
@@ -183,14 +230,23 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    for a in agents {
+        let _ = tokio::time::timeout(Duration::from_secs(5), a).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), serving_world).await;
     store.close().await;
     let _ = std::fs::remove_file(dir.join("knet.pid"));
     Ok(())
 }
 
 /// Registers the cluster's Node objects, as each kubelet registers its own node.
-async fn register_nodes(client: &kube::Client, opts: &ServeOptions) -> Result<()> {
+async fn register_nodes(
+    client: &kube::Client,
+    opts: &ServeOptions,
+    net: &knet_topology::ClusterNet,
+) -> Result<Vec<knet_topology::NodeNet>> {
+    let mut out = Vec::new();
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -210,7 +266,13 @@ async fn register_nodes(client: &kube::Client, opts: &ServeOptions) -> Result<()
                 taints = json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
             }
         }
-        let address = format!("172.18.0.{}", i + 2);
+        let address = net.node_ip(i).to_string();
+        out.push(knet_topology::NodeNet {
+            name: name.clone(),
+            index: i,
+            ip: net.node_ip(i),
+            pod_cidr: None,
+        });
         let node = json!({
             "apiVersion": "v1",
             "kind": "Node",
@@ -247,8 +309,8 @@ async fn register_nodes(client: &kube::Client, opts: &ServeOptions) -> Result<()
             "conditions": [{
                 "type": "Ready",
                 "status": "False",
-                "reason": "NodeAgentNotRunning",
-                "message": "knet runs no node agent yet: pods are scheduled to this node but their containers are not started",
+                "reason": "KubeletNotReady",
+                "message": "the node agent is starting",
                 "lastHeartbeatTime": now,
                 "lastTransitionTime": now,
             }],
@@ -262,7 +324,7 @@ async fn register_nodes(client: &kube::Client, opts: &ServeOptions) -> Result<()
         )
         .await?;
     }
-    Ok(())
+    Ok(out)
 }
 
 fn write_private(path: &Path, content: &str) -> Result<()> {
@@ -277,6 +339,23 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(content.as_bytes())?;
     Ok(())
+}
+
+fn serve_args(o: &ServeOptions) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--name".into(),
+        o.name.clone(),
+        "--nodes".into(),
+        o.nodes.to_string(),
+        "--port".into(),
+        o.port.to_string(),
+        "--overlay".into(),
+        match o.overlay {
+            knet_topology::Overlay::HostGw => "host-gw".into(),
+            knet_topology::Overlay::Vxlan => "vxlan".into(),
+        },
+    ]
 }
 
 /// Options of `knet up`.
@@ -302,7 +381,15 @@ pub async fn up(opts: UpOptions) -> Result<()> {
     }
     if opts.foreground {
         eprintln!("Starting cluster \"{name}\" in the foreground (Ctrl-C stops it)...");
-        return serve(opts.serve).await;
+        let exe = std::env::current_exe().context("finding the knet executable")?;
+        let status = std::process::Command::new(exe)
+            .args(serve_args(&opts.serve))
+            .status()
+            .context("starting the control plane")?;
+        if !status.success() {
+            bail!("the control plane exited with {status}");
+        }
+        return Ok(());
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _ = std::fs::remove_file(dir.join("knet.pid"));
@@ -321,13 +408,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
     let mut child = {
         use std::os::unix::process::CommandExt;
         std::process::Command::new(exe)
-            .arg("serve")
-            .arg("--name")
-            .arg(&name)
-            .arg("--nodes")
-            .arg(opts.serve.nodes.to_string())
-            .arg("--port")
-            .arg(opts.serve.port.to_string())
+            .args(serve_args(&opts.serve))
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -120,6 +120,9 @@ struct UpArgs {
     /// How long to wait for the cluster to be ready, in seconds.
     #[arg(long, default_value_t = 60)]
     wait: u64,
+    /// How pod traffic crosses between nodes: host-gw (routes over the LAN) or vxlan (an overlay).
+    #[arg(long, default_value = "host-gw")]
+    overlay: knet_topology::Overlay,
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +133,8 @@ struct ServeArgs {
     nodes: usize,
     #[arg(long, default_value_t = 0)]
     port: u16,
+    #[arg(long, default_value = "host-gw")]
+    overlay: knet_topology::Overlay,
 }
 
 #[derive(Args, Debug)]
@@ -266,6 +271,7 @@ async fn run(cli: Cli) -> Result<bool> {
                     name: cli.cluster.clone(),
                     nodes: usize::from(a.nodes),
                     port: a.port,
+                    overlay: a.overlay,
                 },
                 foreground: a.foreground,
                 wait: Duration::from_secs(a.wait),
@@ -277,15 +283,7 @@ async fn run(cli: Cli) -> Result<bool> {
             cluster::down(&cli.cluster, *keep_state).await?;
             Ok(true)
         }
-        Command::Serve(a) => {
-            cluster::serve(cluster::ServeOptions {
-                name: a.name.clone(),
-                nodes: a.nodes,
-                port: a.port,
-            })
-            .await?;
-            Ok(true)
-        }
+        Command::Serve(_) => Ok(true),
         Command::Apply(a) | Command::Create(a) => {
             let c = client::connect(&kubeconfig(&cli)).await?;
             let mode = if matches!(cli.command, Command::Apply(_)) {
@@ -401,6 +399,60 @@ async fn run(cli: Cli) -> Result<bool> {
     }
 }
 
+/// `knet serve`: bind the API port on the host, enter the world (while single-threaded), then run
+/// the control plane, the nodes and their pods inside it.
+fn serve_main(a: &ServeArgs) -> ExitCode {
+    let listener = match cluster::bind_host_listener(&a.name, a.port) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let world = match knet_netns::enter_world(knet_netns::WorldOptions::default()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: entering knet's own namespaces: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging("info");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = cluster::ServeOptions {
+        name: a.name.clone(),
+        nodes: a.nodes,
+        port: a.port,
+        overlay: a.overlay,
+    };
+    match runtime.block_on(cluster::serve(opts, listener, world)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(default_level: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KNET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::SandboxExec(a) = &cli.command {
@@ -412,6 +464,9 @@ fn main() -> ExitCode {
                 ExitCode::from(127)
             }
         };
+    }
+    if let Command::Serve(a) = &cli.command {
+        return serve_main(a);
     }
     if let Command::Image { name, args } = &cli.command {
         // Built-in images run their own runtime and own the process.

@@ -87,7 +87,10 @@ fn knet_get_prints_tables_wide_yaml_json_and_names() {
         ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         "{table}"
     );
-    assert!(table.contains("Pending"), "{table}");
+    c.eventually(Duration::from_secs(20), "both cart pods Running", || {
+        let t = c.knet(&["get", "pods", "-n", "shop"]).ok().to_string();
+        (t.matches("Running").count() == 2).then_some(())
+    });
     let wide = c
         .knet(&["get", "pods", "-n", "shop", "-o", "wide"])
         .ok()

@@ -315,7 +315,6 @@ fn deployments_make_pods_that_the_scheduler_spreads_over_the_workers() {
         *per_node
             .entry(p["spec"]["nodeName"].as_str().unwrap().to_string())
             .or_insert(0) += 1;
-        assert_eq!(p["status"]["phase"], "Pending");
         let owner = &p["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], "ReplicaSet");
         assert!(p["metadata"]["name"].as_str().unwrap().starts_with("web-"));
@@ -544,44 +543,6 @@ fn acknowledged_writes_survive_kill_9_of_the_control_plane() {
     }
 }
 
-/// Plays the kubelet for this test: every scheduled pod that is not yet ready becomes Running and Ready.
-fn mark_scheduled_pods_ready(c: &Cluster, selector: &str) {
-    let pods = c.get_json(&["pods", "-l", selector]);
-    for p in pods["items"].as_array().unwrap() {
-        let ready = p["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        });
-        if ready
-            || !p["spec"]["nodeName"].is_string()
-            || p["metadata"]["deletionTimestamp"].is_string()
-        {
-            continue;
-        }
-        let now = "2026-01-01T00:00:00Z";
-        let status = serde_json::json!({"status": {
-            "phase": "Running",
-            "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
-                {"type": "Ready", "status": "True", "lastTransitionTime": now},
-            ],
-        }});
-        let name = p["metadata"]["name"].as_str().unwrap();
-        // The pod may be deleted by the rollout meanwhile: that is fine.
-        let _ = c.kubectl(&[
-            "patch",
-            "pod",
-            name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &status.to_string(),
-        ]);
-    }
-}
-
 #[test]
 fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
     let c = Cluster::up(2);
@@ -591,8 +552,8 @@ fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
         .unwrap()
         .replace("replicas: 2", "replicas: 4\n  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxSurge: 1\n      maxUnavailable: 0");
     c.kubectl_stdin(&["apply", "-f", "-"], &deploy).ok();
-    c.eventually(Duration::from_secs(20), "4 ready pods", || {
-        mark_scheduled_pods_ready(&c, "app=web");
+    // The node agents run the pods; netexec has no probes, so a running container is ready.
+    c.eventually(Duration::from_secs(30), "4 ready pods", || {
         let d = c.get_json(&["deploy", "web"]);
         (d["status"]["readyReplicas"] == 4 && d["status"]["updatedReplicas"] == 4).then_some(())
     });
@@ -603,9 +564,7 @@ fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
     .ok();
     let mut max_pods = 0;
     let mut min_ready = usize::MAX;
-    let mut steps = 0;
     c.eventually(Duration::from_secs(60), "the rollout to finish", || {
-        steps += 1;
         let pods = c.get_json(&["pods", "-l", "app=web"]);
         let live: Vec<&Value> = pods["items"]
             .as_array()
@@ -628,9 +587,7 @@ fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
             .iter()
             .filter(|p| p["spec"]["containers"][0]["image"] == "knet/netexec:v2")
             .count();
-        let done = live.len() == 4 && new == 4 && ready == 4;
-        mark_scheduled_pods_ready(&c, "app=web");
-        done.then_some(())
+        (live.len() == 4 && new == 4 && ready == 4).then_some(())
     });
     assert!(
         max_pods <= 5,
@@ -640,7 +597,6 @@ fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
         min_ready >= 4,
         "maxUnavailable 0 keeps 4 ready pods, saw {min_ready}"
     );
-    assert!(steps > 2, "the rollout went in steps");
     let rs = c.get_json(&["rs", "-l", "app=web"]);
     let rs = rs["items"].as_array().unwrap();
     assert_eq!(

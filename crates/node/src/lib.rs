@@ -1,0 +1,50 @@
+//! The node agent's container runtime and the pure logic around it: container specs to processes
+//! ([`plan_container`]), supervision of a pod's processes with kubelet's restart rules and back-off
+//! ([`PodRuntime`]), CRI-format container logs ([`read_logs`], [`follow_logs`]), pod phase and
+//! conditions ([`pod_status`]), and the node's pod IP allocation ([`PodIpam`]).
+//!
+//! It is not the network: the pod sandbox (namespaces, veth, addresses) is knet-netns's, reached
+//! through the [`Sandbox`] trait; nor the API client loop that feeds it pods and writes statuses.
+//!
+//! ```text
+//!  Pod ──plan_container──► ProcessSpec ──Sandbox::command──► process (own group) ──► <log dir>/<c>/<n>.log
+//!                                             ▲                    │ exit
+//!  PodRuntime: restart policy, back-off ──────┘      ContainerStatus ◄┘ ──pod_status──► phase, conditions
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, clippy::dbg_macro, clippy::print_stdout)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod backoff;
+mod expand;
+mod ipam;
+mod logs;
+mod plan;
+mod probe;
+mod runtime;
+mod sandbox;
+mod status;
+
+pub use backoff::{Backoff, BackoffPolicy, go_duration};
+pub use expand::expand;
+pub use ipam::{IpamError, PodIpam};
+pub use logs::{
+    LogError, LogStream, MAX_LOG_LINE, container_log_path, encode_entry, follow_logs,
+    format_timestamp, log_instances, pod_log_dir, read_instance_log, read_logs,
+};
+pub use plan::{
+    DEFAULT_PATH, HostImages, Images, PodContext, ProcessSpec,
+    REASON_CREATE_CONTAINER_CONFIG_ERROR, REASON_ERR_IMAGE_PULL, REASON_IMAGE_PULL_BACK_OFF,
+    REASON_INVALID_IMAGE_NAME, Waiting, find_executable, plan_container, pod_hostname,
+};
+pub use probe::{NoProbes, Probes, started_and_ready};
+pub use runtime::{
+    PodRuntime, REASON_COMPLETED, REASON_CONTAINER_CREATING, REASON_CRASH_LOOP_BACK_OFF,
+    REASON_ERROR, REASON_POD_INITIALIZING, REASON_START_ERROR, RuntimeConfig, RuntimeError,
+    Termination, grace_period, should_restart,
+};
+pub use sandbox::{HostSandbox, Sandbox};
+pub use status::{
+    PodPhase, containers_ready_condition, initialized_condition, pod_conditions, pod_phase,
+    pod_status, ready_condition,
+};
