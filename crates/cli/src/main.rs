@@ -24,6 +24,7 @@ mod apply;
 mod bench;
 mod client;
 mod cluster;
+mod exec;
 mod get;
 mod resources;
 mod sandbox_exec;
@@ -79,6 +80,8 @@ enum Command {
     Describe(DescribeArgs),
     /// Delete objects by manifest, by name, by label or all of a type.
     Delete(DeleteArgs),
+    /// Run a command in a pod's container (its network, hostname, /etc/hosts and environment).
+    Exec(ExecArgs),
     /// Print a container's log (like kubectl logs).
     Logs(LogsArgs),
     /// Print the client and server versions.
@@ -211,6 +214,27 @@ struct DescribeArgs {
 }
 
 #[derive(Args, Debug)]
+struct ExecArgs {
+    /// The pod (or pod/NAME).
+    pod: String,
+    /// The container (default: the first).
+    #[arg(short = 'c', long)]
+    container: Option<String>,
+    /// Namespace (default: `default`).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Keep stdin open (accepted for kubectl compatibility: stdin is always passed through).
+    #[arg(short = 'i', long)]
+    stdin: bool,
+    /// Allocate a terminal (accepted: the command runs on your terminal).
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 struct LogsArgs {
     /// The pod.
     pod: String,
@@ -332,6 +356,22 @@ async fn run(cli: Cli) -> Result<bool> {
             } else {
                 apply::delete_named(&c, &a.resources, &a.scope.scope(), a.all, &opts).await
             }
+        }
+        Command::Exec(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            let code = exec::exec(
+                &c,
+                &cli.cluster,
+                a.namespace.as_deref().unwrap_or("default"),
+                &a.pod,
+                a.container.as_deref(),
+                &a.command,
+            )
+            .await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(true)
         }
         Command::Logs(a) => {
             let c = client::connect(&kubeconfig(&cli)).await?;

@@ -16,6 +16,10 @@ use nix::sched::{CloneFlags, setns, unshare};
 /// Options of `knet sandbox-exec`.
 #[derive(Args, Debug)]
 pub struct SandboxExecArgs {
+    /// Join the world of this process first (its user and mount namespaces): how `knet exec`,
+    /// started on the host, reaches a pod.
+    #[arg(long)]
+    pub world_pid: Option<u32>,
     /// The pod's network namespace (a name under /run/netns, or a path).
     #[arg(long)]
     pub netns: String,
@@ -36,8 +40,32 @@ pub struct SandboxExecArgs {
     pub command: Vec<String>,
 }
 
+/// Joins the user namespace (when it is not ours already: rootless worlds) and the mount namespace
+/// of the world's first process.
+fn join_world(pid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |kind: &str| PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+    let user = std::fs::File::open(ns("user"))
+        .with_context(|| format!("opening the world's user namespace (pid {pid})"))?;
+    let mnt = std::fs::File::open(ns("mnt"))
+        .with_context(|| format!("opening the world's mount namespace (pid {pid})"))?;
+    let ours = std::fs::metadata("/proc/self/ns/user")
+        .map(|m| m.ino())
+        .unwrap_or(0);
+    let theirs = std::fs::metadata(ns("user")).map(|m| m.ino()).unwrap_or(0);
+    if ours != theirs {
+        setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .context("joining the world's user namespace")?;
+    }
+    setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS).context("joining the world's mount namespace")?;
+    Ok(())
+}
+
 /// Enters the sandbox and executes the program; returns only on failure.
 pub fn run(a: &SandboxExecArgs) -> Result<std::convert::Infallible> {
+    if let Some(pid) = a.world_pid {
+        join_world(pid)?;
+    }
     let path = if a.netns.contains('/') {
         PathBuf::from(&a.netns)
     } else {
@@ -57,6 +85,18 @@ pub fn run(a: &SandboxExecArgs) -> Result<std::convert::Infallible> {
         None::<&str>,
     )
     .context("making mounts private")?;
+    // /sys shows the network namespace of whoever mounted it: mount a fresh one for the pod's
+    // (as `ip netns exec` does), so /sys/class/net lists the pod's interfaces. Best effort: a host
+    // that forbids it still runs the container, and netlink tools see the right namespace anyway.
+    if nix::mount::umount2("/sys", nix::mount::MntFlags::MNT_DETACH).is_ok() {
+        let _ = mount(
+            Some("sysfs"),
+            "/sys",
+            Some("sysfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        );
+    }
     for (file, target) in [(&a.hosts, "/etc/hosts"), (&a.resolv, "/etc/resolv.conf")] {
         if let Some(file) = file {
             mount(

@@ -86,6 +86,11 @@ pub fn knet_bin() -> &'static str {
 impl Cluster {
     /// `knet up --nodes N` in a fresh state directory.
     pub fn up(nodes: u8) -> Cluster {
+        Cluster::up_with(nodes, &[])
+    }
+
+    /// `knet up --nodes N EXTRA...` in a fresh state directory.
+    pub fn up_with(nodes: u8, extra: &[&str]) -> Cluster {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("t{}-{n}", std::process::id());
         let state = tempfile::tempdir().expect("tempdir");
@@ -97,7 +102,10 @@ impl Cluster {
             kubeconfig,
             cache,
         };
-        let r = c.knet(&["up", "--nodes", &nodes.to_string()]);
+        let n = nodes.to_string();
+        let mut args = vec!["up", "--nodes", n.as_str()];
+        args.extend_from_slice(extra);
+        let r = c.knet(&args);
         r.ok();
         assert!(c.kubeconfig.exists(), "knet up wrote no kubeconfig");
         c
