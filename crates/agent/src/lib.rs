@@ -91,6 +91,14 @@ impl Registry {
     }
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct Running {
     runtime: Arc<PodRuntime>,
     net: PodNet,
@@ -188,13 +196,23 @@ impl Agent {
         *self.ipam.lock().await = Some(ipam);
         self.set_ready(&nodes).await?;
 
-        let routes = tokio::spawn(self.clone().sync_routes(me.clone()));
-        let pods = tokio::spawn(self.clone().run_pods(me));
+        // The loops stop with this function (also when it is aborted: an agent restart), the pods
+        // do not: they live in `self.pods` and the next run adopts them, as kubelet re-adopts
+        // running containers after a restart.
+        let _routes = AbortOnDrop(tokio::spawn(self.clone().sync_routes(me.clone())));
+        let _pods = AbortOnDrop(tokio::spawn(self.clone().run_pods(me)));
         shutdown.await;
-        routes.abort();
-        pods.abort();
-        self.stop_all().await;
         Ok(())
+    }
+
+    /// Stops every pod of the node (the node is going away).
+    pub async fn stop_all_pods(&self) {
+        self.stop_all().await;
+    }
+
+    /// How many pods this agent runs.
+    pub async fn running_pods(&self) -> usize {
+        self.pods.lock().await.len()
     }
 
     async fn set_ready(&self, nodes: &Api<Node>) -> Result<(), AgentError> {
@@ -263,9 +281,24 @@ impl Agent {
         let pods: Api<Pod> = Api::all(self.client.clone());
         let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", me.name));
         let mut stream = watcher(pods, cfg).boxed();
+        let mut seen_in_relist: Vec<String> = Vec::new();
         while let Some(ev) = stream.next().await {
             match ev {
-                Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
+                Ok(watcher::Event::Init) => seen_in_relist.clear(),
+                Ok(watcher::Event::InitDone) => {
+                    // Pods that went away while the agent was not watching.
+                    let running: Vec<String> = self.pods.lock().await.keys().cloned().collect();
+                    for uid in running.iter().filter(|u| !seen_in_relist.contains(u)) {
+                        self.stop_pod(uid, Some(Duration::ZERO)).await;
+                    }
+                }
+                Ok(watcher::Event::InitApply(pod)) => {
+                    if let Some(uid) = pod.metadata.uid.clone() {
+                        seen_in_relist.push(uid);
+                    }
+                    self.clone().reconcile(&me, pod).await;
+                }
+                Ok(watcher::Event::Apply(pod)) => {
                     self.clone().reconcile(&me, pod).await;
                 }
                 Ok(watcher::Event::Delete(pod)) => {
@@ -273,7 +306,6 @@ impl Agent {
                         self.stop_pod(uid, Some(Duration::ZERO)).await;
                     }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "pod watch");
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -197,7 +197,14 @@ pub async fn serve(
     server.set_pod_logs(Arc::new(knet_agent::RuntimeLogs(registry.clone())));
     server.set_graceful_pod_deletion(true);
     let exe = std::env::current_exe().context("finding the knet executable")?;
-    let mut agents = Vec::new();
+    let mut agents: Vec<(Arc<knet_agent::Agent>, tokio::task::JoinHandle<()>)> = Vec::new();
+    let start_agent = |agent: Arc<knet_agent::Agent>, rx: tokio::sync::watch::Receiver<bool>| {
+        tokio::spawn(async move {
+            if let Err(e) = agent.run(stopped(rx)).await {
+                tracing::error!(error = %e, "node agent stopped");
+            }
+        })
+    };
     for node in nodes {
         let cfg = knet_agent::AgentConfig {
             state_dir: dir.join("nodes").join(&node.name),
@@ -207,7 +214,8 @@ pub async fn serve(
         };
         let agent = knet_agent::Agent::new(client.clone(), dp.clone(), cfg, registry.clone());
         agent.attach().await?;
-        agents.push(tokio::spawn(agent.run(stopped(stop_rx.clone()))));
+        let handle = start_agent(agent.clone(), stop_rx.clone());
+        agents.push((agent, handle));
     }
     let controllers = tokio::spawn(knet_controllers::run_all(
         client.clone(),
@@ -217,21 +225,36 @@ pub async fn serve(
 
     std::fs::write(dir.join("knet.pid"), world.supervisor_pid.to_string())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-        r = controllers => {
-            match r {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "controllers stopped"),
-                Err(e) => tracing::error!(error = %e, "controllers panicked"),
+    // SIGHUP restarts the node agents (as restarting kubelet does): running pods are not disturbed.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::pin!(controllers);
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => {
+                tracing::info!("restarting the node agents");
+                for (agent, handle) in agents.iter_mut() {
+                    handle.abort();
+                    let _ = (&mut *handle).await;
+                    *handle = start_agent(agent.clone(), stop_rx.clone());
+                }
+            }
+            r = &mut controllers => {
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "controllers stopped"),
+                    Err(e) => tracing::error!(error = %e, "controllers panicked"),
+                }
+                break;
             }
         }
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    for a in agents {
-        let _ = tokio::time::timeout(Duration::from_secs(5), a).await;
+    for (agent, handle) in agents {
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), agent.stop_all_pods()).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), serving_world).await;
