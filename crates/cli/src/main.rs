@@ -24,6 +24,7 @@ mod apply;
 mod bench;
 mod client;
 mod cluster;
+mod demo;
 mod exec;
 mod get;
 mod resources;
@@ -61,6 +62,8 @@ struct Cli {
 enum Command {
     /// Start a cluster (in the background unless --foreground) and print its kubeconfig.
     Up(UpArgs),
+    /// Start a cluster if none is up, run a Deployment of the built-in network test server, and show its pods answering each other.
+    Demo,
     /// Stop the cluster and delete its state.
     Down {
         /// Keep the store, certificates and kubeconfig, so that `knet up` brings the same cluster back.
@@ -301,6 +304,10 @@ async fn run(cli: Cli) -> Result<bool> {
                 wait: Duration::from_secs(a.wait),
             })
             .await?;
+            Ok(true)
+        }
+        Command::Demo => {
+            demo::run(&cli.cluster).await?;
             Ok(true)
         }
         Command::Down { keep_state } => {

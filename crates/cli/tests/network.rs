@@ -369,3 +369,45 @@ fn deleting_a_pod_frees_its_ip_and_removes_its_namespace() {
         "its address is free"
     );
 }
+
+#[test]
+fn the_demo_shows_every_pod_answering_every_other_without_nat() {
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(knet_bin())
+        .arg("demo")
+        .env("KNET_STATE_DIR", state.path())
+        .env("KNET_CLUSTER", "demo")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = std::process::Command::new(knet_bin())
+        .arg("down")
+        .env("KNET_STATE_DIR", state.path())
+        .env("KNET_CLUSTER", "demo")
+        .output();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" (") && l.contains("demo-"))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        6,
+        "3 pods x 2 peers:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in rows {
+        // FROM (node, IP) ... SERVER SAW IP:port — the same IP.
+        let from_ip = row
+            .split(", ")
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .unwrap();
+        let saw = row.split_whitespace().last().unwrap();
+        assert!(saw.starts_with(&format!("{from_ip}:")), "{row}");
+    }
+}
