@@ -846,6 +846,37 @@ impl ApiServer {
         Ok(json_response(StatusCode::OK, &body))
     }
 
+    /// Read-modify-write of one object: `compute` turns the stored object into the new one. A dry
+    /// run computes against the current object and stores nothing; otherwise the store runs
+    /// `compute` on its writer, so no concurrent update is lost.
+    async fn modify(
+        &self,
+        info: &'static ResourceInfo,
+        key: &Key,
+        dry_run: bool,
+        compute: impl FnOnce(&Value) -> Result<Value, ApiError> + Send + 'static,
+    ) -> Result<Arc<Value>, ApiError> {
+        let name = key.name.clone();
+        if dry_run {
+            let current = self
+                .inner
+                .store
+                .get(key)
+                .ok_or_else(|| ApiError::not_found(info.group, info.plural, &name))?;
+            return compute(&current).map(Arc::new);
+        }
+        let n = name.clone();
+        self.inner
+            .store
+            .guaranteed_update(key, move |current| {
+                let current = current
+                    .ok_or_else(|| reject(ApiError::not_found(info.group, info.plural, &n)))?;
+                compute(current).map_err(reject)
+            })
+            .await
+            .map_err(|e| from_store(info, &name, e))
+    }
+
     async fn update(
         &self,
         info: &'static ResourceInfo,
@@ -856,30 +887,15 @@ impl ApiServer {
         ctx: &Ctx,
     ) -> Result<Value, ApiError> {
         let key = key(info, namespace, name);
-        if query.is_dry_run() {
-            let current = self
-                .inner
-                .store
-                .get(&key)
-                .ok_or_else(|| ApiError::not_found(info.group, info.plural, name))?;
-            return prepare_update(info, &current, obj, ctx);
-        }
         let ctx = ctx.clone();
         let updated = self
-            .inner
-            .store
-            .guaranteed_update(&key, move |current| {
-                let current = current.ok_or_else(|| {
-                    reject(ApiError::not_found(
-                        info.group,
-                        info.plural,
-                        meta_str(&obj, "name").unwrap_or(""),
-                    ))
-                })?;
-                prepare_update(info, current, obj, &ctx).map_err(reject)
+            .modify(info, &key, query.is_dry_run(), move |current| {
+                prepare_update(info, current, obj, &ctx)
             })
-            .await
-            .map_err(|e| from_store(info, name, e))?;
+            .await?;
+        if query.is_dry_run() {
+            return Ok(Value::clone(&updated));
+        }
         self.finalize_if_done(info, &key, updated).await
     }
 
@@ -893,26 +909,12 @@ impl ApiServer {
         ctx: &Ctx,
     ) -> Result<Value, ApiError> {
         let key = key(info, namespace, name);
-        if query.is_dry_run() {
-            let current = self
-                .inner
-                .store
-                .get(&key)
-                .ok_or_else(|| ApiError::not_found(info.group, info.plural, name))?;
-            return prepare_status_update(info, &current, obj, ctx);
-        }
-        let n = name.to_string();
         let ctx = ctx.clone();
         let updated = self
-            .inner
-            .store
-            .guaranteed_update(&key, move |current| {
-                let current = current
-                    .ok_or_else(|| reject(ApiError::not_found(info.group, info.plural, &n)))?;
-                prepare_status_update(info, current, obj, &ctx).map_err(reject)
+            .modify(info, &key, query.is_dry_run(), move |current| {
+                prepare_status_update(info, current, obj, &ctx)
             })
-            .await
-            .map_err(|e| from_store(info, name, e))?;
+            .await?;
         Ok(Value::clone(&updated))
     }
 
@@ -929,34 +931,20 @@ impl ApiServer {
         ctx: &Ctx,
     ) -> Result<Value, ApiError> {
         let key = key(info, namespace, name);
-        let n = name.to_string();
         let ctx = ctx.clone();
-        let compute = move |current: &Value| -> Result<Value, ApiError> {
-            let patched = apply_patch(info, kind, current, &patch)?;
-            if status {
-                prepare_status_update(info, current, patched, &ctx)
-            } else {
-                prepare_update(info, current, patched, &ctx)
-            }
-        };
-        if query.is_dry_run() {
-            let current = self
-                .inner
-                .store
-                .get(&key)
-                .ok_or_else(|| ApiError::not_found(info.group, info.plural, name))?;
-            return compute(&current);
-        }
         let updated = self
-            .inner
-            .store
-            .guaranteed_update(&key, move |current| {
-                let current = current
-                    .ok_or_else(|| reject(ApiError::not_found(info.group, info.plural, &n)))?;
-                compute(current).map_err(reject)
+            .modify(info, &key, query.is_dry_run(), move |current| {
+                let patched = apply_patch(info, kind, current, &patch)?;
+                if status {
+                    prepare_status_update(info, current, patched, &ctx)
+                } else {
+                    prepare_update(info, current, patched, &ctx)
+                }
             })
-            .await
-            .map_err(|e| from_store(info, name, e))?;
+            .await?;
+        if query.is_dry_run() {
+            return Ok(Value::clone(&updated));
+        }
         self.finalize_if_done(info, &key, updated).await
     }
 
@@ -1157,19 +1145,7 @@ impl ApiServer {
             remove_meta(&mut obj, "resourceVersion");
             prepare_update(info, current, obj, &ctx)
         };
-        if query.is_dry_run() {
-            return compute(&current).map(|o| scale_of(&o));
-        }
-        let updated = self
-            .inner
-            .store
-            .guaranteed_update(&key, move |current| {
-                let current = current
-                    .ok_or_else(|| reject(ApiError::not_found(info.group, info.plural, "")))?;
-                compute(current).map_err(reject)
-            })
-            .await
-            .map_err(|e| from_store(info, name, e))?;
+        let updated = self.modify(info, &key, query.is_dry_run(), compute).await?;
         Ok(scale_of(&updated))
     }
 
