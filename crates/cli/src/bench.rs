@@ -1,5 +1,8 @@
 //! `knet bench ...`: benchmarks, not tests. They print figures for docs/benchmarks.md.
 
+#[path = "bench_pods.rs"]
+mod bench_pods;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +24,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Pods: sandbox setup (knet vs the CNI bridge plugin), pods through the API until Running,
+    /// and pod-to-pod traffic across nodes vs node-to-node.
+    Pods(bench_pods::PodsArgs),
+    /// The part of `bench pods` that runs inside a world of its own.
+    #[command(hide = true)]
+    PodsWorker(bench_pods::WorkerEntry),
 }
 
 /// Runs a benchmark.
@@ -30,6 +39,9 @@ pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
             objects,
             concurrency,
         } => api(*objects, *concurrency).await,
+        BenchCommand::Pods(args) => bench_pods::run(args).await,
+        // Parsing `pods-worker` runs it and ends the process: this value never exists.
+        BenchCommand::PodsWorker(never) => match *never {},
     }
 }
 
@@ -55,6 +67,36 @@ struct Server {
     child: std::process::Child,
     dir: tempfile::TempDir,
     name: String,
+    /// How it was started, for the report.
+    command: String,
+    /// Where its output goes, when not to the terminal.
+    log: Option<std::path::PathBuf>,
+}
+
+impl Server {
+    /// The end of the control plane's log, for error messages.
+    fn log_tail(&self) -> String {
+        let Some(path) = &self.log else {
+            return String::new();
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        format!("the end of {}:\n{tail}", path.display())
+    }
+
+    /// SIGTERM, then up to 20 s for a clean shutdown (dropping kills it).
+    async fn stop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Server {
@@ -65,25 +107,63 @@ impl Drop for Server {
 }
 
 async fn start_server() -> Result<Server> {
+    start_server_with(0, false).await
+}
+
+/// Starts `knet serve --nodes NODES` in a temporary state directory; with `log_to_file`, its
+/// output goes to `serve.log` there instead of this terminal. Returns once the pid file exists.
+async fn start_server_with(nodes: usize, log_to_file: bool) -> Result<Server> {
     let dir = tempfile::tempdir().context("making a temporary state directory")?;
     let name = format!("bench-{}", std::process::id());
     let exe = std::env::current_exe()?;
-    let child = std::process::Command::new(exe)
-        .args(["serve", "--name", &name, "--nodes", "0"])
+    let nodes_arg = nodes.to_string();
+    let args = ["serve", "--name", &name, "--nodes", &nodes_arg];
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(args)
         .env("KNET_STATE_DIR", dir.path())
         .env("KNET_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .context("starting a control plane")?;
-    let pid_file = dir.path().join(&name).join("knet.pid");
+        .stdin(std::process::Stdio::null());
+    let log = if log_to_file {
+        let path = dir.path().join("serve.log");
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        cmd.stdout(file.try_clone()?).stderr(file);
+        Some(path)
+    } else {
+        None
+    };
+    let child = cmd.spawn().context("starting a control plane")?;
+    let command = format!(
+        "KNET_STATE_DIR={} KNET_LOG=warn {} {}",
+        dir.path().display(),
+        exe.display(),
+        args.join(" ")
+    );
+    let mut server = Server {
+        child,
+        dir,
+        name,
+        command,
+        log,
+    };
+    let pid_file = server.dir.path().join(&server.name).join("knet.pid");
     let start = Instant::now();
     while !pid_file.exists() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            bail!(
+                "the control plane exited ({status}) before it was ready; {}",
+                server.log_tail()
+            );
+        }
         if start.elapsed() > Duration::from_secs(60) {
-            bail!("the control plane did not start within 60 s");
+            bail!(
+                "the control plane did not start within 60 s; {}",
+                server.log_tail()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(Server { child, dir, name })
+    Ok(server)
 }
 
 async fn api(objects: usize, concurrency: usize) -> Result<()> {
@@ -177,7 +257,10 @@ async fn api(objects: usize, concurrency: usize) -> Result<()> {
     let mut watch_lat = tokio::time::timeout(Duration::from_secs(120), watcher).await??;
     create_lat.sort();
     watch_lat.sort();
-    let rss = peak_rss_kib(server.child.id()).unwrap_or(0);
+    // `knet serve` is a supervisor whose child, the world process, runs the server.
+    let supervisor = server.child.id();
+    let world = bench_pods::children_of(supervisor).into_iter().next();
+    let rss = peak_rss_kib(world.unwrap_or(supervisor)).unwrap_or(0);
     outln!(
         "knet bench api: {objects} ConfigMaps, {concurrency} concurrent writers, TLS, durable store (fsync per commit group)"
     );
