@@ -243,6 +243,17 @@ fn selectors_equal(a: &LabelSelector, b: &LabelSelector) -> bool {
     norm(a) == norm(b)
 }
 
+/// apps/v1 selectors cannot change after creation (the apps/v1 strategies' ValidateUpdate).
+fn immutable_selector(new: &LabelSelector, old: &LabelSelector) -> Option<FieldError> {
+    (!selectors_equal(new, old)).then(|| {
+        FieldError::invalid(
+            &Path::new("spec").child("selector"),
+            go_label_selector(new),
+            FIELD_IMMUTABLE,
+        )
+    })
+}
+
 /// `ValidateDeploymentUpdate` plus the selector immutability of the apps/v1 strategy.
 pub(crate) fn deployment_update(
     new: &Deployment,
@@ -253,13 +264,7 @@ pub(crate) fn deployment_update(
     let ns = new.spec.clone().unwrap_or_default();
     let os = old.spec.clone().unwrap_or_default();
     errs.extend(deployment_spec(&ns, selector_given, &Path::new("spec")));
-    if !selectors_equal(&ns.selector, &os.selector) {
-        errs.push(FieldError::invalid(
-            &Path::new("spec").child("selector"),
-            go_label_selector(&ns.selector),
-            FIELD_IMMUTABLE,
-        ));
-    }
+    errs.extend(immutable_selector(&ns.selector, &os.selector));
     errs
 }
 
@@ -367,13 +372,7 @@ pub(crate) fn replica_set_update(
     let ns = new.spec.clone().unwrap_or_default();
     let os = old.spec.clone().unwrap_or_default();
     errs.extend(replica_set_spec(&ns, selector_given, &Path::new("spec")));
-    if !selectors_equal(&ns.selector, &os.selector) {
-        errs.push(FieldError::invalid(
-            &Path::new("spec").child("selector"),
-            go_label_selector(&ns.selector),
-            FIELD_IMMUTABLE,
-        ));
-    }
+    errs.extend(immutable_selector(&ns.selector, &os.selector));
     errs
 }
 
