@@ -105,6 +105,183 @@ fn compat(info: &ResourceInfo, obj: &mut Value, ctx: &Ctx) {
     }
 }
 
+/// The service CIDR (`--service-cluster-ip-range`).
+pub(crate) const SERVICE_CIDR: &str = "10.96.0.0/12";
+
+/// ClusterIP and NodePort ranges in use.
+pub(crate) struct Allocators {
+    ips: crate::alloc::Range,
+    ports: crate::alloc::Range,
+}
+
+fn is_service(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.plural == "services"
+}
+
+fn cluster_ip_of(svc: &Value) -> Option<std::net::Ipv4Addr> {
+    svc["spec"]["clusterIP"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+}
+
+fn node_ports_of(svc: &Value) -> Vec<u32> {
+    svc["spec"]["ports"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["nodePort"].as_u64())
+                .map(|p| p as u32)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn needs_node_ports(svc: &Value) -> bool {
+    match svc["spec"]["type"].as_str() {
+        Some("NodePort") => true,
+        Some("LoadBalancer") => svc["spec"]["allocateLoadBalancerNodePorts"] != json!(false),
+        _ => false,
+    }
+}
+
+impl Allocators {
+    pub(crate) fn from_store(store: &knet_store::Store) -> Allocators {
+        let cidr = SERVICE_CIDR.parse().unwrap_or_default();
+        let mut a = Allocators {
+            ips: crate::alloc::Range::cluster_ips(cidr),
+            ports: crate::alloc::Range::node_ports(
+                u16::try_from(*knet_api::NODE_PORT_RANGE.start()).unwrap_or(30000),
+                u16::try_from(*knet_api::NODE_PORT_RANGE.end()).unwrap_or(32767),
+            ),
+        };
+        for svc in store.list("services", None).0 {
+            if let Some(ip) = cluster_ip_of(&svc) {
+                a.ips.mark(crate::alloc::ip_value(ip));
+            }
+            for p in node_ports_of(&svc) {
+                a.ports.mark(p);
+            }
+        }
+        a
+    }
+
+    /// Gives a Service its ClusterIP and NodePorts (pkg/registry/core/service/storage/alloc.go):
+    /// requested ones are checked and taken, missing ones allocated. All or nothing.
+    pub(crate) fn allocate(
+        &mut self,
+        old: Option<&Value>,
+        svc: &mut Value,
+    ) -> Result<(), ApiError> {
+        let name = meta_str(svc, "name").unwrap_or("").to_string();
+        let invalid = |field: String, value: String, e: crate::alloc::AllocError| {
+            let message = format!("Invalid value: {value}: {e}");
+            ApiError::invalid(
+                "",
+                "Service",
+                &name,
+                format!("Service \"{name}\" is invalid: {field}: {message}"),
+                vec![Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message,
+                    field,
+                }],
+            )
+        };
+        let mut taken_ips = Vec::new();
+        let mut taken_ports = Vec::new();
+        let result = (|| {
+            let external = svc["spec"]["type"] == "ExternalName";
+            let had_ip = old.and_then(cluster_ip_of);
+            if !external {
+                match svc["spec"]["clusterIP"].as_str() {
+                    Some("None") => svc["spec"]["clusterIPs"] = json!(["None"]),
+                    Some(ip) if !ip.is_empty() => {
+                        let parsed: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+                            invalid(
+                                "spec.clusterIPs[0]".into(),
+                                format!("\"{ip}\""),
+                                crate::alloc::AllocError::OutOfRange {
+                                    what: "IP",
+                                    range: SERVICE_CIDR.into(),
+                                },
+                            )
+                        })?;
+                        if had_ip != Some(parsed) {
+                            self.ips.take(crate::alloc::ip_value(parsed)).map_err(|e| {
+                                invalid("spec.clusterIPs[0]".into(), format!("\"{ip}\""), e)
+                            })?;
+                            taken_ips.push(parsed);
+                        }
+                        svc["spec"]["clusterIPs"] = json!([ip]);
+                    }
+                    _ => {
+                        let ip = std::net::Ipv4Addr::from(self.ips.allocate().map_err(|e| {
+                            ApiError::internal(format!("failed to allocate a serviceIP: {e}"))
+                        })?);
+                        taken_ips.push(ip);
+                        svc["spec"]["clusterIP"] = json!(ip.to_string());
+                        svc["spec"]["clusterIPs"] = json!([ip.to_string()]);
+                    }
+                }
+                svc["spec"]["ipFamilies"] = json!(["IPv4"]);
+                svc["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+            }
+            let old_ports = old.map(node_ports_of).unwrap_or_default();
+            let wants = needs_node_ports(svc);
+            if let Some(ports) = svc["spec"]["ports"].as_array_mut() {
+                for (i, p) in ports.iter_mut().enumerate() {
+                    if !wants {
+                        if let Some(m) = p.as_object_mut() {
+                            m.remove("nodePort");
+                        }
+                        continue;
+                    }
+                    match p["nodePort"].as_u64() {
+                        Some(n) if old_ports.contains(&(n as u32)) => {}
+                        Some(n) => {
+                            self.ports.take(n as u32).map_err(|e| {
+                                invalid(format!("spec.ports[{i}].nodePort"), n.to_string(), e)
+                            })?;
+                            taken_ports.push(n as u32);
+                        }
+                        None => {
+                            let n = self.ports.allocate().map_err(|e| {
+                                ApiError::internal(format!("failed to allocate a nodePort: {e}"))
+                            })?;
+                            taken_ports.push(n);
+                            p["nodePort"] = json!(n);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            for ip in taken_ips {
+                self.ips.release(crate::alloc::ip_value(ip));
+            }
+            for p in taken_ports {
+                self.ports.release(p);
+            }
+        }
+        result
+    }
+
+    /// Releases what `old` held and `new` (None: deleted) no longer does.
+    pub(crate) fn release(&mut self, old: &Value, new: Option<&Value>) {
+        let keep_ip = new.and_then(cluster_ip_of);
+        if let Some(ip) = cluster_ip_of(old).filter(|ip| keep_ip != Some(*ip)) {
+            self.ips.release(crate::alloc::ip_value(ip));
+        }
+        let keep = new.map(node_ports_of).unwrap_or_default();
+        for p in node_ports_of(old) {
+            if !keep.contains(&p) {
+                self.ports.release(p);
+            }
+        }
+    }
+}
+
 /// Error carried through the store's read-modify-write back to the handler.
 #[derive(Debug)]
 struct Rejected(ApiError);
@@ -691,16 +868,22 @@ impl ApiServer {
         if info.has_status && obj.get("spec").is_some() {
             set_meta(&mut obj, "generation", json!(1));
         }
+        if is_service(info) {
+            let mut alloc = self.alloc();
+            alloc.allocate(None, &mut obj)?;
+            if query.is_dry_run() {
+                alloc.release(&obj, None);
+            }
+        }
         if query.is_dry_run() {
             return Ok(obj);
         }
         let key = key(info, namespace.as_deref(), &name);
-        let stored = self
-            .inner
-            .store
-            .create(&key, obj)
-            .await
-            .map_err(|e| from_store(info, &name, e))?;
+        let result = self.inner.store.create(&key, obj.clone()).await;
+        if result.is_err() && is_service(info) {
+            self.alloc().release(&obj, None);
+        }
+        let stored = result.map_err(|e| from_store(info, &name, e))?;
         Ok(Value::clone(&stored))
     }
 
@@ -846,6 +1029,13 @@ impl ApiServer {
         Ok(json_response(StatusCode::OK, &body))
     }
 
+    fn alloc(&self) -> std::sync::MutexGuard<'_, Allocators> {
+        self.inner
+            .alloc
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Read-modify-write of one object: `compute` turns the stored object into the new one. A dry
     /// run computes against the current object and stores nothing; otherwise the store runs
     /// `compute` on its writer, so no concurrent update is lost.
@@ -866,12 +1056,22 @@ impl ApiServer {
             return compute(&current).map(Arc::new);
         }
         let n = name.clone();
+        let alloc = is_service(info).then(|| self.inner.alloc.clone());
         self.inner
             .store
             .guaranteed_update(key, move |current| {
                 let current = current
                     .ok_or_else(|| reject(ApiError::not_found(info.group, info.plural, &n)))?;
-                compute(current).map_err(reject)
+                let mut new = compute(current).map_err(reject)?;
+                // A Service that becomes a NodePort gets its ports; one that stops being one frees them.
+                if let Some(alloc) = alloc {
+                    let mut a = alloc
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    a.allocate(Some(current), &mut new).map_err(reject)?;
+                    a.release(current, Some(&new));
+                }
+                Ok(new)
             })
             .await
             .map_err(|e| from_store(info, &name, e))
@@ -971,7 +1171,12 @@ impl ApiServer {
         }
         let uid = meta_str(&obj, "uid").unwrap_or("").to_string();
         match self.inner.store.delete(key, Precondition::Uid(uid)).await {
-            Ok(last) => Ok(Value::clone(&last)),
+            Ok(last) => {
+                if is_service(info) {
+                    self.alloc().release(&last, None);
+                }
+                Ok(Value::clone(&last))
+            }
             Err(StoreError::NotFound(_)) => Ok(Value::clone(&obj)),
             Err(e) => Err(from_store(info, &key.name, e)),
         }
@@ -1277,6 +1482,9 @@ impl ApiServer {
                 .delete(&key, Precondition::Uid(uid))
                 .await
                 .map_err(|e| from_store(info, name, e))?;
+            if is_service(info) {
+                self.alloc().release(&last, None);
+            }
             return Ok(json_response(StatusCode::OK, &last));
         }
         // Deletion waits for finalizers: mark the object (k8s.io/apiserver/.../store.go updateForGracefulDeletionAndFinalizers).

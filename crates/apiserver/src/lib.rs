@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod discovery;
 mod handlers;
 pub mod pki;
@@ -65,6 +66,8 @@ struct Inner {
     token: Option<String>,
     pod_logs: std::sync::OnceLock<Arc<dyn PodLogs>>,
     graceful_pods: std::sync::atomic::AtomicBool,
+    /// ClusterIPs and NodePorts in use, rebuilt from the stored Services at start.
+    alloc: Arc<std::sync::Mutex<handlers::Allocators>>,
 }
 
 impl ApiServer {
@@ -73,8 +76,11 @@ impl ApiServer {
     pub fn new(store: Store, token: Option<String>) -> ApiServer {
         ApiServer {
             inner: Arc::new(Inner {
-                store,
+                store: store.clone(),
                 token,
+                alloc: Arc::new(std::sync::Mutex::new(handlers::Allocators::from_store(
+                    &store,
+                ))),
                 pod_logs: std::sync::OnceLock::new(),
                 graceful_pods: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -99,10 +105,37 @@ impl ApiServer {
         &self.inner.store
     }
 
-    /// Creates the system namespaces when missing.
+    /// Creates the system namespaces and the `kubernetes` Service (the first address of the service
+    /// range, as kube-apiserver's bootstrap controller does) when missing.
     pub async fn bootstrap(&self) -> Result<(), ApiError> {
-        for ns in SYSTEM_NAMESPACES {
-            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        let mut objects: Vec<Value> = SYSTEM_NAMESPACES
+            .iter()
+            .map(|ns| serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .collect();
+        objects.push(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+        }));
+        for obj in objects {
+            let info = knet_api::find_by_kind(
+                obj["apiVersion"].as_str().unwrap_or(""),
+                obj["kind"].as_str().unwrap_or(""),
+            );
+            let exists = info.is_some_and(|info| {
+                self.inner
+                    .store
+                    .get(&knet_store::Key {
+                        resource: info.store_resource(),
+                        namespace: obj["metadata"]["namespace"].as_str().map(str::to_string),
+                        name: obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    })
+                    .is_some()
+            });
+            if exists {
+                continue;
+            }
             match self.create_value(obj).await {
                 Ok(_) => {}
                 Err(e) if e.code == 409 => {}

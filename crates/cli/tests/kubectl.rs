@@ -618,3 +618,80 @@ fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
         "2"
     );
 }
+
+#[test]
+fn services_get_cluster_ips_and_node_ports_that_are_unique_and_freed() {
+    let c = Cluster::up(0);
+    let k = c.get_json(&["svc", "kubernetes"]);
+    assert_eq!(
+        k["spec"]["clusterIP"], "10.96.0.1",
+        "the kubernetes Service takes the first address"
+    );
+    let svc = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{extra}  ports:\n  - port: 80\n"
+        )
+    };
+    c.kubectl_stdin(&["apply", "-f", "-"], &svc("a", "")).ok();
+    c.kubectl_stdin(&["apply", "-f", "-"], &svc("b", "  type: NodePort\n"))
+        .ok();
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &svc("h", "  clusterIP: None\n  selector:\n    app: h\n"),
+    )
+    .ok();
+    let a = c.get_json(&["svc", "a"]);
+    let b = c.get_json(&["svc", "b"]);
+    let ip_a = a["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(ip_a.starts_with("10.") && ip_a != "10.96.0.1", "{a}");
+    assert_eq!(a["spec"]["clusterIPs"][0], ip_a.as_str());
+    assert_ne!(ip_a, b["spec"]["clusterIP"].as_str().unwrap());
+    let port = b["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&port), "{b}");
+    assert_eq!(c.get_json(&["svc", "h"])["spec"]["clusterIPs"][0], "None");
+    // A requested address that is taken, or out of range, is refused.
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            &svc("dup", &format!("  clusterIP: {ip_a}\n")),
+        )
+        .fails()
+        .to_string();
+    assert!(err.contains("provided IP is already allocated"), "{err}");
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            &svc("far", "  clusterIP: 192.0.2.1\n"),
+        )
+        .fails()
+        .to_string();
+    assert!(err.contains("not in the valid range"), "{err}");
+    let err = c
+        .kubectl_stdin(
+            &["apply", "-f", "-"],
+            &svc(
+                "np",
+                &format!("  type: NodePort\n  ports:\n  - port: 81\n    nodePort: {port}\n"),
+            )
+            .replace("  ports:\n  - port: 80\n", ""),
+        )
+        .fails()
+        .to_string();
+    assert!(err.contains("provided port is already allocated"), "{err}");
+    // Deleting a Service frees its address and port.
+    c.kubectl(&["delete", "svc", "a", "b"]).ok();
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &svc("dup", &format!("  clusterIP: {ip_a}\n")),
+    )
+    .ok();
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &svc(
+            "np",
+            &format!("  type: NodePort\n  ports:\n  - port: 81\n    nodePort: {port}\n"),
+        )
+        .replace("  ports:\n  - port: 80\n", ""),
+    )
+    .ok();
+}
