@@ -546,27 +546,7 @@ fn containers(
         if !names.insert(c.name.as_str()) {
             errs.push(FieldError::duplicate(&p.child("name"), c.name.as_str()));
         }
-        if let Some(l) = &c.lifecycle {
-            errs.extend(lifecycle(l, grace, &p.child("lifecycle")));
-        }
-        errs.extend(probe(
-            c.liveness_probe.as_ref(),
-            ProbeKind::Liveness,
-            grace,
-            &p.child("livenessProbe"),
-        ));
-        errs.extend(probe(
-            c.readiness_probe.as_ref(),
-            ProbeKind::Readiness,
-            grace,
-            &p.child("readinessProbe"),
-        ));
-        errs.extend(probe(
-            c.startup_probe.as_ref(),
-            ProbeKind::Startup,
-            grace,
-            &p.child("startupProbe"),
-        ));
+        errs.extend(lifecycle_and_probes(c, grace, &p));
         if c.restart_policy.is_some() {
             errs.push(FieldError::forbidden(
                 &p.child("restartPolicy"),
@@ -610,27 +590,7 @@ fn init_containers(
         }
         errs.extend(host_port_conflicts(std::slice::from_ref(c), path));
         if restart_always {
-            if let Some(l) = &c.lifecycle {
-                errs.extend(lifecycle(l, grace, &p.child("lifecycle")));
-            }
-            errs.extend(probe(
-                c.liveness_probe.as_ref(),
-                ProbeKind::Liveness,
-                grace,
-                &p.child("livenessProbe"),
-            ));
-            errs.extend(probe(
-                c.readiness_probe.as_ref(),
-                ProbeKind::Readiness,
-                grace,
-                &p.child("readinessProbe"),
-            ));
-            errs.extend(probe(
-                c.startup_probe.as_ref(),
-                ProbeKind::Startup,
-                grace,
-                &p.child("startupProbe"),
-            ));
+            errs.extend(lifecycle_and_probes(c, grace, &p));
         } else {
             for (set, name) in [
                 (c.lifecycle.is_some(), "lifecycle"),
@@ -1427,6 +1387,22 @@ enum ProbeKind {
 }
 
 /// `validateLivenessProbe`, `validateReadinessProbe`, `validateStartupProbe`.
+/// The lifecycle hooks and the liveness, readiness and startup probes of a container.
+fn lifecycle_and_probes(c: &Container, grace: Option<i64>, p: &Path) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Some(l) = &c.lifecycle {
+        errs.extend(lifecycle(l, grace, &p.child("lifecycle")));
+    }
+    for (probe_def, kind, field) in [
+        (&c.liveness_probe, ProbeKind::Liveness, "livenessProbe"),
+        (&c.readiness_probe, ProbeKind::Readiness, "readinessProbe"),
+        (&c.startup_probe, ProbeKind::Startup, "startupProbe"),
+    ] {
+        errs.extend(probe(probe_def.as_ref(), kind, grace, &p.child(field)));
+    }
+    errs
+}
+
 fn probe(
     probe: Option<&Probe>,
     kind: ProbeKind,
