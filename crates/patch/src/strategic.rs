@@ -276,6 +276,88 @@ fn apply_retain_keys_directive(
     Ok(())
 }
 
+/// A `$setElementOrder/<field>` directive read against the lists it orders, and checked against
+/// the patch list (used when applying and when creating patches).
+pub(crate) struct SetOrder {
+    pub(crate) field_name: String,
+    pub(crate) field_path: Path,
+    pub(crate) order: Vec<Value>,
+    pub(crate) original_list: Option<Vec<Value>>,
+    pub(crate) patch_list: Option<Vec<Value>>,
+    pub(crate) field: Field,
+}
+
+impl SetOrder {
+    pub(crate) fn read(
+        directive: &str,
+        order: Value,
+        original: &Object,
+        patch: &Object,
+        ty: Ty,
+        path: &Path,
+    ) -> Result<SetOrder, PatchError> {
+        let Some(field_name) = extract_key(directive, SET_ELEMENT_ORDER_PREFIX) else {
+            return Err(PatchError::BadSetElementOrderDirective {
+                path: path.render(),
+            });
+        };
+        let field_name = field_name.to_string();
+        let field_path = path.child(&field_name);
+        let Value::Array(order) = order else {
+            return Err(PatchError::BadSetElementOrderDirective {
+                path: field_path.render(),
+            });
+        };
+        let list = |obj: &Object| match obj.get(&field_name) {
+            None => Ok(None),
+            Some(Value::Array(list)) => Ok(Some(list.clone())),
+            Some(other) => Err(type_mismatch(&field_path, "list", other)),
+        };
+        let original_list = list(original)?;
+        let patch_list = list(patch)?;
+        let field = ty.field(&field_name);
+        validate_patch_with_set_order_list(
+            patch_list.as_deref().unwrap_or_default(),
+            &order,
+            field.meta.list.merge_key(),
+            &field_path,
+        )?;
+        Ok(SetOrder {
+            field_name,
+            field_path,
+            order,
+            original_list,
+            patch_list,
+            field,
+        })
+    }
+}
+
+/// Puts a merged list in the directive's order: its elements first, server-only ones by their
+/// position in `server_order` (normalizeElementOrder).
+pub(crate) fn order_merged_list(
+    merged: Vec<Value>,
+    order: &[Value],
+    server_order: &[Value],
+    field: Field,
+    field_path: &Path,
+) -> Result<Vec<Value>, PatchError> {
+    let keyed = field
+        .meta
+        .list
+        .merge_key()
+        .filter(|_| merged.iter().all(Value::is_object));
+    let (patch_items, server_only) = partition_by_presence(merged, order, keyed, field_path)?;
+    normalize_element_order(
+        patch_items,
+        server_only,
+        order,
+        server_order,
+        keyed,
+        field_path,
+    )
+}
+
 /// mergePatchIntoOriginal: merges each list that has a `$setElementOrder/<field>` directive and
 /// orders it: elements in the directive's order, the target's other elements interleaved by
 /// their position in the target. Removes the directive and the list from `patch`.
@@ -294,36 +376,14 @@ fn merge_set_element_order_lists(
         let Some(order) = patch.shift_remove(&directive) else {
             continue;
         };
-        let Some(field_name) = extract_key(&directive, SET_ELEMENT_ORDER_PREFIX) else {
-            return Err(PatchError::BadSetElementOrderDirective {
-                path: path.render(),
-            });
-        };
-        let field_name = field_name.to_string();
-        let field_path = path.child(&field_name);
-        let Value::Array(order) = order else {
-            return Err(PatchError::BadSetElementOrderDirective {
-                path: field_path.render(),
-            });
-        };
-        let original_list = match original.get(&field_name) {
-            None => None,
-            Some(Value::Array(list)) => Some(list.clone()),
-            Some(other) => return Err(type_mismatch(&field_path, "list", other)),
-        };
-        let patch_list = match patch.get(&field_name) {
-            None => None,
-            Some(Value::Array(list)) => Some(list.clone()),
-            Some(other) => return Err(type_mismatch(&field_path, "list", other)),
-        };
-        let field = ty.field(&field_name);
-        let merge_key = field.meta.list.merge_key();
-        validate_patch_with_set_order_list(
-            patch_list.as_deref().unwrap_or_default(),
-            &order,
-            merge_key,
-            &field_path,
-        )?;
+        let SetOrder {
+            field_name,
+            field_path,
+            order,
+            original_list,
+            patch_list,
+            field,
+        } = SetOrder::read(&directive, order, original, patch, ty, path)?;
 
         let (merged, server_order) = match (original_list, patch_list) {
             (None, None) => continue,
@@ -339,16 +399,7 @@ fn merge_set_element_order_lists(
                 (merged.list, merged.backing)
             }
         };
-        let keyed = merge_key.filter(|_| merged.iter().all(Value::is_object));
-        let (patch_items, server_only) = partition_by_presence(merged, &order, keyed, &field_path)?;
-        let ordered = normalize_element_order(
-            patch_items,
-            server_only,
-            &order,
-            &server_order,
-            keyed,
-            &field_path,
-        )?;
+        let ordered = order_merged_list(merged, &order, &server_order, field, &field_path)?;
         original.insert(field_name.clone(), Value::Array(ordered));
         patch.shift_remove(&field_name);
     }

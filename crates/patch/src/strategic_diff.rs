@@ -13,10 +13,9 @@ use crate::merge::{json_eq, same_json_type};
 use crate::schema::{Field, Ty};
 use crate::strategic::{
     DELETE_DIRECTIVE, DELETE_FROM_PRIMITIVE_LIST_PREFIX, DIRECTIVE_MARKER, GoSlice, Object, Path,
-    REPLACE_DIRECTIVE, RETAIN_KEYS_DIRECTIVE, SET_ELEMENT_ORDER_PREFIX, Special, elements_are_maps,
-    extract_key, key_value, merge_slice_with_special_elements, normalize_element_order,
-    normalize_slice_order, partition_by_presence, type_mismatch,
-    validate_patch_with_set_order_list,
+    REPLACE_DIRECTIVE, RETAIN_KEYS_DIRECTIVE, SET_ELEMENT_ORDER_PREFIX, SetOrder, Special,
+    elements_are_maps, key_value, merge_slice_with_special_elements, normalize_element_order,
+    normalize_slice_order, order_merged_list, partition_by_presence, type_mismatch,
 };
 
 /// DiffOptions of upstream.
@@ -553,36 +552,14 @@ fn merge_patches(
                 original.insert(directive.clone(), order.clone());
             }
         }
-        let Some(field_name) = extract_key(&directive, SET_ELEMENT_ORDER_PREFIX) else {
-            return Err(PatchError::BadSetElementOrderDirective {
-                path: path.render(),
-            });
-        };
-        let field_name = field_name.to_string();
-        let field_path = path.child(&field_name);
-        let Value::Array(order) = order else {
-            return Err(PatchError::BadSetElementOrderDirective {
-                path: field_path.render(),
-            });
-        };
-        let original_list = match original.get(&field_name) {
-            None => None,
-            Some(Value::Array(list)) => Some(list.clone()),
-            Some(other) => return Err(type_mismatch(&field_path, "list", other)),
-        };
-        let patch_list = match patch.get(&field_name) {
-            None => None,
-            Some(Value::Array(list)) => Some(list.clone()),
-            Some(other) => return Err(type_mismatch(&field_path, "list", other)),
-        };
-        let field = ty.field(&field_name);
-        let merge_key = field.meta.list.merge_key();
-        validate_patch_with_set_order_list(
-            patch_list.as_deref().unwrap_or_default(),
-            &order,
-            merge_key,
-            &field_path,
-        )?;
+        let SetOrder {
+            field_name,
+            field_path,
+            order,
+            original_list,
+            patch_list,
+            field,
+        } = SetOrder::read(&directive, order, &original, &patch, ty, path)?;
         let server_order = original_list.clone().unwrap_or_default();
         let merged = match (original_list, patch_list) {
             (None, None) => continue,
@@ -591,16 +568,7 @@ fn merge_patches(
                 merge_patch_lists(original_list, patch_list, field, &field_path)?
             }
         };
-        let keyed = merge_key.filter(|_| merged.iter().all(Value::is_object));
-        let (patch_items, server_only) = partition_by_presence(merged, &order, keyed, &field_path)?;
-        let ordered = normalize_element_order(
-            patch_items,
-            server_only,
-            &order,
-            &server_order,
-            keyed,
-            &field_path,
-        )?;
+        let ordered = order_merged_list(merged, &order, &server_order, field, &field_path)?;
         original.insert(field_name.clone(), Value::Array(ordered));
         patch.shift_remove(&field_name);
     }
