@@ -67,6 +67,13 @@ pub trait Dataplane: Send + Sync {
         link: &str,
         addr: IpNet,
     ) -> impl Future<Output = Result<(), NetnsError>> + Send;
+    /// `ip addr del ADDR dev LINK` (absent already is fine).
+    fn delete_address(
+        &self,
+        ns: &str,
+        link: &str,
+        addr: IpNet,
+    ) -> impl Future<Output = Result<(), NetnsError>> + Send;
     /// `ip route replace ...`.
     fn add_route(
         &self,
@@ -263,6 +270,11 @@ impl Dataplane for KernelDataplane {
     async fn add_address(&self, ns: &str, link: &str, addr: IpNet) -> Result<(), NetnsError> {
         let conn = self.conn(ns).await?;
         Rtnl::new(&conn.handle, ns).add_address(link, addr).await
+    }
+
+    async fn delete_address(&self, ns: &str, link: &str, addr: IpNet) -> Result<(), NetnsError> {
+        let conn = self.conn(ns).await?;
+        Rtnl::new(&conn.handle, ns).delete_address(link, addr).await
     }
 
     async fn add_route(&self, ns: &str, route: &RouteSpec) -> Result<(), NetnsError> {

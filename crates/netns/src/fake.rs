@@ -42,6 +42,12 @@ pub enum Op {
         link: String,
         addr: IpNet,
     },
+    /// [`Dataplane::delete_address`].
+    DeleteAddress {
+        ns: String,
+        link: String,
+        addr: IpNet,
+    },
     /// [`Dataplane::add_route`].
     AddRoute { ns: String, route: RouteSpec },
     /// [`Dataplane::delete_route`].
@@ -472,6 +478,20 @@ impl Dataplane for FakeDataplane {
                 if !found.addresses.contains(&addr) {
                     found.addresses.push(addr);
                 }
+                Ok(())
+            },
+        )
+    }
+
+    async fn delete_address(&self, ns: &str, link: &str, addr: IpNet) -> Result<(), NetnsError> {
+        self.call(
+            Op::DeleteAddress {
+                ns: ns.to_string(),
+                link: link.to_string(),
+                addr,
+            },
+            |s| {
+                s.link(ns, link)?.addresses.retain(|a| *a != addr);
                 Ok(())
             },
         )

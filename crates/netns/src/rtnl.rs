@@ -312,6 +312,38 @@ impl<'a> Rtnl<'a> {
         }
     }
 
+    /// Removes `addr` from `link`; absent already is fine.
+    pub(crate) async fn delete_address(&self, link: &str, addr: IpNet) -> Result<(), NetnsError> {
+        let index = self.index(link).await?;
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut found = Vec::new();
+        while let Some(msg) = stream.next().await {
+            let msg = msg.map_err(|e| self.err("list addresses", link, e))?;
+            if msg.header.index != index || msg.header.prefix_len != addr.prefix_len() {
+                continue;
+            }
+            let matches = msg.attributes.iter().any(|a| {
+                matches!(a, AddressAttribute::Local(ip) | AddressAttribute::Address(ip) if *ip == addr.addr())
+            });
+            if matches {
+                found.push(msg);
+            }
+        }
+        for msg in found {
+            match self.handle.address().del(msg).execute().await {
+                Ok(()) => {}
+                Err(e) if netlink_errno(&e) == Some(libc::EADDRNOTAVAIL) => {}
+                Err(e) => return Err(self.err("delete address", format!("{addr} on {link}"), e)),
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn addresses(&self, link: &str) -> Result<Vec<IpNet>, NetnsError> {
         let index = self.index(link).await?;
         let mut stream = self

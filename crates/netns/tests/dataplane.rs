@@ -647,6 +647,25 @@ async fn operations_are_idempotent() {
         .filter(|a| a.addr().is_ipv4())
         .collect();
     assert_eq!(v4, vec![net("10.250.40.1/24")]);
+    // A /32 added and deleted twice: gone, and the other address stays.
+    for _ in 0..2 {
+        dp.add_address(ns, "br0", net("10.250.40.200/32"))
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        dp.delete_address(ns, "br0", net("10.250.40.200/32"))
+            .await
+            .unwrap();
+    }
+    let v4: Vec<IpNet> = dp
+        .addresses(ns, "br0")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.addr().is_ipv4())
+        .collect();
+    assert_eq!(v4, vec![net("10.250.40.1/24")]);
     let names: Vec<String> = dp
         .links(ns)
         .await
