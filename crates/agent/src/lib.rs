@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 mod logs;
+mod probes;
+pub mod proxy;
 mod sandbox;
 
 use std::collections::HashMap;
@@ -69,6 +71,10 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// The knet executable (built-in images and the sandbox entry run through it).
     pub knet_exe: PathBuf,
+    /// The node's resolver configuration, the text of its resolv.conf (kubelet `--resolv-conf`):
+    /// what pods with `dnsPolicy: Default` get, and whose search domains ClusterFirst pods append.
+    /// Empty: no nameserver, no search domain.
+    pub node_resolv_conf: String,
 }
 
 /// Pods running on every agent of this process, by uid: what `pods/log` reads.
@@ -103,6 +109,8 @@ struct Running {
     runtime: Arc<PodRuntime>,
     net: PodNet,
     status_task: tokio::task::JoinHandle<()>,
+    /// The pod's probe workers (stopped when dropped).
+    probes: knet_node::ProbeWorkers,
 }
 
 /// One node's agent.
@@ -201,6 +209,13 @@ impl Agent {
         // running containers after a restart.
         let _routes = AbortOnDrop(tokio::spawn(self.clone().sync_routes(me.clone())));
         let _pods = AbortOnDrop(tokio::spawn(self.clone().run_pods(me)));
+        let proxy = proxy::NodeProxy::new(
+            self.client.clone(),
+            self.dp.clone(),
+            self.cfg.node.clone(),
+            self.cfg.net.cluster_cidr,
+        );
+        let _proxy = AbortOnDrop(tokio::spawn(proxy.run()));
         shutdown.await;
         Ok(())
     }
@@ -360,7 +375,8 @@ impl Agent {
         let hosts = files.join("hosts");
         let resolv = files.join("resolv.conf");
         std::fs::write(&hosts, sandbox::hosts_file(&hostname, ip)).map_err(|e| e.to_string())?;
-        std::fs::write(&resolv, sandbox::resolv_conf(&ns)).map_err(|e| e.to_string())?;
+        let resolv_conf = sandbox::resolv_conf(&pod, &self.cfg.node_resolv_conf);
+        std::fs::write(&resolv, resolv_conf).map_err(|e| e.to_string())?;
         let sb = Arc::new(sandbox::PodSandbox {
             knet_exe: self.cfg.knet_exe.clone(),
             netns: net.netns.clone(),
@@ -373,11 +389,16 @@ impl Agent {
             log_dir,
             Arc::new(HostImages::new(self.cfg.knet_exe.clone())),
         );
+        // Probes, run from the node's network namespace as kubelet's are from the node.
+        let prober = knet_node::Prober::new(Arc::new(probes::NodeDialer { netns: me.netns() }));
+        config.probes = prober.results();
         config.context.pod_ips = vec![IpAddr::V4(ip)];
         config.context.host_ips = vec![IpAddr::V4(me.ip)];
+        config.context.service_env = sandbox::service_env(&self.client, &pod).await;
         let runtime =
             Arc::new(PodRuntime::start(pod.clone(), sb, config).map_err(|e| e.to_string())?);
         self.registry.insert(&uid, runtime.clone());
+        let probes = prober.start(&runtime, IpAddr::V4(ip));
         let status_task = tokio::spawn(self.clone().report_status(pod, runtime.clone(), ip));
         self.pods.lock().await.insert(
             uid,
@@ -385,6 +406,7 @@ impl Agent {
                 runtime,
                 net,
                 status_task,
+                probes,
             },
         );
         Ok(())
@@ -437,7 +459,10 @@ impl Agent {
         let entry = self.pods.lock().await.remove(uid);
         let Some(entry) = entry else { return };
         entry.status_task.abort();
+        // Liveness and startup workers stop by themselves once the pod is stopping (kubelet
+        // worker.go, "Pod deletion requested"); readiness ones run until the containers are gone.
         entry.runtime.terminate(grace).await;
+        entry.probes.stop();
         self.registry.remove(uid);
         if let Err(e) = knet_topology::remove_pod(self.dp.as_ref(), &entry.net).await {
             tracing::warn!(error = %e, "removing pod network");

@@ -1,7 +1,13 @@
-//! The pod sandbox as the container runtime sees it: commands go through `knet sandbox-exec`.
+//! The pod sandbox as the container runtime sees it: commands go through `knet sandbox-exec`; the
+//! pod's /etc/hosts and /etc/resolv.conf, and the Service environment variables of its containers.
 
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, ListParams};
 
 /// A pod's namespaces and files.
 pub(crate) struct PodSandbox {
@@ -38,9 +44,71 @@ pub(crate) fn hosts_file(hostname: &str, ip: Ipv4Addr) -> String {
     )
 }
 
-/// /etc/resolv.conf for dnsPolicy ClusterFirst (pkg/kubelet/network/dns/dns.go).
-pub(crate) fn resolv_conf(namespace: &str) -> String {
-    format!(
-        "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
-    )
+/// The cluster DNS Service's address (kubelet `--cluster-dns`): the tenth address of the Service
+/// range 10.96.0.0/12, as kubeadm and kind choose it.
+pub(crate) const CLUSTER_DNS: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 96, 0, 10));
+
+/// The cluster's DNS domain (kubelet `--cluster-domain`, kubeadm's default).
+pub(crate) const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The pod's /etc/resolv.conf per its `dnsPolicy` and `dnsConfig` (kubelet `GetPodDNS`,
+/// pkg/kubelet/network/dns/dns.go); `node_resolv_conf` is the node's own file, what `Default`
+/// pods get.
+pub(crate) fn resolv_conf(pod: &Pod, node_resolv_conf: &str) -> String {
+    knet_node::pod_resolv_conf(pod, &[CLUSTER_DNS], CLUSTER_DOMAIN, node_resolv_conf)
+}
+
+/// How long listing Services for a starting pod may take before it starts without them.
+const SERVICE_LIST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The Service environment variables of `pod` (kubelet `getServiceEnvVarMap`,
+/// pkg/kubelet/kubelet_pods.go): the Services of its namespace and the master `kubernetes`
+/// Service of `default`, as they are now. A failing API is logged and gives no variables from
+/// that listing: a pod never waits for them (kubelet's own informer cache may be as stale).
+pub(crate) async fn service_env(client: &kube::Client, pod: &Pod) -> BTreeMap<String, String> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let enable_links = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.enable_service_links)
+        .unwrap_or(true);
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let mut services: Vec<Service> = Vec::new();
+    if enable_links {
+        let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+        let what = format!("listing the Services of namespace {namespace}");
+        if let Some(list) = bounded(name, &what, api.list(&ListParams::default())).await {
+            services.extend(list.items);
+        }
+    }
+    let master_ns = knet_node::MASTER_SERVICE_NAMESPACE;
+    if !(enable_links && namespace == master_ns) {
+        let api: Api<Service> = Api::namespaced(client.clone(), master_ns);
+        for service in knet_node::MASTER_SERVICES {
+            let what = format!("reading Service {master_ns}/{service}");
+            if let Some(found) = bounded(name, &what, api.get_opt(service)).await {
+                services.extend(found);
+            }
+        }
+    }
+    knet_node::service_env(namespace, &services, enable_links)
+}
+
+/// `call` within [`SERVICE_LIST_TIMEOUT`]; a failure or a timeout is logged and gives `None`.
+async fn bounded<T>(
+    pod: &str,
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Option<T> {
+    match tokio::time::timeout(SERVICE_LIST_TIMEOUT, call).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(%pod, error = %e, "{what} for Service environment variables; starting without them");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%pod, "{what} for Service environment variables timed out; starting without them");
+            None
+        }
+    }
 }

@@ -124,8 +124,9 @@ fn cluster_ip_of(svc: &Value) -> Option<std::net::Ipv4Addr> {
         .and_then(|s| s.parse().ok())
 }
 
+/// Every node port a Service holds: its ports' `nodePort`s and its `healthCheckNodePort`.
 fn node_ports_of(svc: &Value) -> Vec<u32> {
-    svc["spec"]["ports"]
+    let mut ports: Vec<u32> = svc["spec"]["ports"]
         .as_array()
         .map(|ps| {
             ps.iter()
@@ -133,7 +134,17 @@ fn node_ports_of(svc: &Value) -> Vec<u32> {
                 .map(|p| p as u32)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(hc) = svc["spec"]["healthCheckNodePort"].as_u64() {
+        ports.push(hc as u32);
+    }
+    ports
+}
+
+/// A LoadBalancer Service with `externalTrafficPolicy: Local` gets a health check node port
+/// (pkg/registry/core/service/storage/storage.go `needsHCNodePort`).
+fn needs_health_check_node_port(svc: &Value) -> bool {
+    svc["spec"]["type"] == "LoadBalancer" && svc["spec"]["externalTrafficPolicy"] == "Local"
 }
 
 fn needs_node_ports(svc: &Value) -> bool {
@@ -253,6 +264,28 @@ impl Allocators {
                         }
                     }
                 }
+            }
+            if needs_health_check_node_port(svc) {
+                match svc["spec"]["healthCheckNodePort"].as_u64() {
+                    Some(n) if old_ports.contains(&(n as u32)) => {}
+                    Some(n) => {
+                        self.ports.take(n as u32).map_err(|e| {
+                            invalid("spec.healthCheckNodePort".into(), n.to_string(), e)
+                        })?;
+                        taken_ports.push(n as u32);
+                    }
+                    None => {
+                        let n = self.ports.allocate().map_err(|e| {
+                            ApiError::internal(format!(
+                                "failed to allocate a healthCheckNodePort: {e}"
+                            ))
+                        })?;
+                        taken_ports.push(n);
+                        svc["spec"]["healthCheckNodePort"] = json!(n);
+                    }
+                }
+            } else if let Some(m) = svc["spec"].as_object_mut() {
+                m.remove("healthCheckNodePort");
             }
             Ok(())
         })();

@@ -211,6 +211,9 @@ pub async fn serve(
             node,
             net: net.clone(),
             knet_exe: exe.clone(),
+            // kubelet's default --resolv-conf: the world's mount namespace is a copy of the
+            // host's, so this is the host's file; none (unreadable) gives `Default` pods nothing.
+            node_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         };
         let agent = knet_agent::Agent::new(client.clone(), dp.clone(), cfg, registry.clone());
         agent.attach().await?;

@@ -134,6 +134,35 @@ async fn fetch(
     })
 }
 
+/// The tables of several types as kubectl prints them: one table per type that has objects, a
+/// blank line between tables, and each NAME prefixed with its type (`service/web`) when more than
+/// one type was asked for, so that rows of different tables cannot be mistaken for one another
+/// (kubectl `get.go`: `printWithKind`, set when several kinds were requested).
+fn render_tables(
+    found: &[Found],
+    opts: &GetOptions,
+    scope: &Scope,
+    now: jiff::Timestamp,
+) -> String {
+    let several = found.len() > 1;
+    found
+        .iter()
+        .filter(|f| !f.items.is_empty())
+        .map(|f| {
+            render_table(
+                f,
+                opts.output,
+                scope,
+                several,
+                opts.show_labels,
+                opts.no_headers,
+                now,
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn render_table(
     found: &Found,
     out: Output,
@@ -141,14 +170,10 @@ fn render_table(
     kind_prefix: bool,
     show_labels: bool,
     no_headers: bool,
+    now: jiff::Timestamp,
 ) -> String {
     let refs: Vec<&Value> = found.items.iter().collect();
-    let table = knet_printers::table(
-        &found.info.api_version(),
-        found.info.kind,
-        &refs,
-        jiff::Timestamp::now(),
-    );
+    let table = knet_printers::table(&found.info.api_version(), found.info.kind, &refs, now);
     let opts = knet_printers::RenderOptions {
         wide: out == Output::Wide,
         with_namespace: scope.all_namespaces && found.info.namespaced,
@@ -225,27 +250,9 @@ pub async fn get(
             }
         }
         Output::Table | Output::Wide => {
-            let several =
-                found.iter().filter(|f| !f.items.is_empty()).count() > 1 || requests.len() > 1;
-            let mut first = true;
-            for f in found.iter().filter(|f| !f.items.is_empty()) {
-                if !first {
-                    outln!();
-                }
-                first = false;
-                out!(
-                    "{}",
-                    render_table(
-                        f,
-                        opts.output,
-                        scope,
-                        several,
-                        opts.show_labels,
-                        opts.no_headers
-                    )
-                );
-            }
-            if first && errors.is_empty() && !named && !opts.watch {
+            let text = render_tables(&found, opts, scope, jiff::Timestamp::now());
+            out!("{text}");
+            if text.is_empty() && errors.is_empty() && !named && !opts.watch {
                 if scope.all_namespaces || requests.iter().all(|r| !r.info.namespaced) {
                     eprintln!("No resources found");
                 } else {
@@ -306,7 +313,8 @@ async fn watch(c: &kube::Client, f: &Found, scope: &Scope, opts: &GetOptions) ->
                         scope,
                         false,
                         opts.show_labels,
-                        headers_printed
+                        headers_printed,
+                        jiff::Timestamp::now(),
                     )
                 );
                 headers_printed = true;
@@ -366,4 +374,95 @@ pub async fn describe(c: &kube::Client, args: &[String], scope: &Scope) -> Resul
         eprintln!("{e}");
     }
     Ok(errors.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str) -> &'static ResourceInfo {
+        knet_api::find_by_name(name).unwrap()
+    }
+
+    fn mk_service(name: &str) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "creationTimestamp": "2025-01-01T00:00:00Z"},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10", "selector": {"app": name},
+                     "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}
+        })
+    }
+
+    fn mk_endpoint_slice(name: &str) -> Value {
+        json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": "default", "creationTimestamp": "2025-01-01T00:00:00Z"},
+            "addressType": "IPv4",
+            "ports": [{"port": 8080, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["192.0.2.10"]}]
+        })
+    }
+
+    fn found(name: &str, items: Vec<Value>) -> Found {
+        Found {
+            info: info(name),
+            items,
+            resource_version: String::new(),
+        }
+    }
+
+    fn opts() -> GetOptions {
+        GetOptions {
+            output: Output::Table,
+            watch: false,
+            show_labels: false,
+            no_headers: false,
+        }
+    }
+
+    fn now() -> jiff::Timestamp {
+        "2025-01-01T00:05:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn several_types_print_one_table_each_with_type_prefixed_names() {
+        let f = [
+            found("svc", vec![mk_service("web")]),
+            found("endpointslices", vec![mk_endpoint_slice("web-x7k2p")]),
+        ];
+        let text = render_tables(&f, &opts(), &Scope::default(), now());
+        let tables: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(tables.len(), 2, "{text}");
+        assert!(tables[0].starts_with("NAME"), "{text}");
+        assert!(tables[0].contains("CLUSTER-IP"), "{text}");
+        assert!(tables[0].contains("service/web "), "{text}");
+        assert!(tables[1].starts_with("NAME"), "{text}");
+        assert!(tables[1].contains("ADDRESSTYPE"), "{text}");
+        assert!(
+            tables[1].contains("endpointslice.discovery.k8s.io/web-x7k2p"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_type_without_objects_prints_no_table_but_names_keep_their_type() {
+        let f = [
+            found("svc", vec![mk_service("web")]),
+            found("endpoints", vec![]),
+        ];
+        let text = render_tables(&f, &opts(), &Scope::default(), now());
+        assert!(!text.contains("\n\n"), "{text}");
+        assert_eq!(text.matches("NAME").count(), 1, "{text}");
+        assert!(text.contains("service/web "), "{text}");
+    }
+
+    #[test]
+    fn one_type_prints_bare_names() {
+        let f = [found("svc", vec![mk_service("web"), mk_service("db")])];
+        let text = render_tables(&f, &opts(), &Scope::default(), now());
+        assert!(!text.contains("service/"), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("web ")), "{text}");
+        let nothing = render_tables(&[found("svc", vec![])], &opts(), &Scope::default(), now());
+        assert_eq!(nothing, "");
+    }
 }

@@ -26,6 +26,7 @@ mod client;
 mod cluster;
 mod demo;
 mod exec;
+mod expose;
 mod get;
 mod resources;
 mod sandbox_exec;
@@ -45,7 +46,7 @@ use clap::{Args, Parser, Subcommand};
     long_about = "knet runs a small Kubernetes-compatible cluster on this machine: an API server that kubectl \
 talks to, controllers (scheduler, Deployments, ReplicaSets, node IPAM, garbage collection) and nodes.\n\n\
 Start with `knet up`, then use `knet` or `kubectl` with the kubeconfig it prints.",
-    after_help = "Examples:\n  knet up\n  knet apply -f app.yaml\n  knet get pods -o wide\n  knet describe deploy/web\n  knet down"
+    after_help = "Examples:\n  knet up\n  knet apply -f app.yaml\n  knet get pods -o wide\n  knet expose deploy/web --port 80 --target-port 8080 --type NodePort\n  knet get svc,endpointslices\n  knet describe deploy/web\n  knet down"
 )]
 struct Cli {
     /// Name of the cluster to act on.
@@ -83,6 +84,16 @@ enum Command {
     Describe(DescribeArgs),
     /// Delete objects by manifest, by name, by label or all of a type.
     Delete(DeleteArgs),
+    /// Create a Service for a deployment, replica set, pod or service (like kubectl expose).
+    #[command(
+        long_about = "Create a Service for a deployment, replica set, pod or service, like kubectl expose.\n\n\
+The Service selects the object's pods: a Deployment's or ReplicaSet's spec.selector.matchLabels \
+(a selector with matchExpressions cannot be a Service selector: give --selector), a Pod's labels, a \
+Service's selector. Without --port, the object's container ports are used (all of them when there are \
+several). Without --labels, the Service gets the object's labels.",
+        after_help = "Examples:\n  knet expose deploy/web --port 80 --target-port 8080\n  knet expose deployment web --port 80 --type NodePort\n  knet expose pod/client --port 9000 --protocol UDP --name client-udp\n  knet expose svc/web --port 443 --target-port https --name web-tls\n  knet expose deploy/web --port 80 --dry-run=client -o yaml"
+    )]
+    Expose(ExposeArgs),
     /// Run a command in a pod's container (its network, hostname, /etc/hosts and environment).
     Exec(ExecArgs),
     /// Print a container's log (like kubectl logs).
@@ -205,6 +216,57 @@ struct GetArgs {
     /// Print no header line.
     #[arg(long)]
     no_headers: bool,
+}
+
+#[derive(Args, Debug)]
+struct ExposeArgs {
+    /// TYPE NAME or TYPE/NAME; TYPE is deployment (deploy), replicaset (rs), pod (po) or service (svc).
+    #[arg(required = true, num_args = 1..=2, value_name = "TYPE/NAME")]
+    resource: Vec<String>,
+    /// Port(s) the Service serves on, e.g. 80 or 80,443 (default: the object's container ports).
+    #[arg(long)]
+    port: Option<String>,
+    /// Container port (number or name) the Service sends traffic to (default: the same as --port).
+    #[arg(long)]
+    target_port: Option<String>,
+    /// TCP (default), UDP or SCTP (default: the object's protocol for that port, else TCP).
+    #[arg(long)]
+    protocol: Option<expose::Protocol>,
+    /// ClusterIP (default), NodePort or LoadBalancer.
+    #[arg(long = "type", value_name = "TYPE")]
+    service_type: Option<expose::ServiceType>,
+    /// Name of the Service (default: the object's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Pod selector, key=value[,key=value...] (default: the object's).
+    #[arg(long)]
+    selector: Option<String>,
+    /// Labels of the Service, key=value[,key=value...] (default: the object's labels).
+    #[arg(short = 'l', long)]
+    labels: Option<String>,
+    /// ClusterIP to ask for; `None` makes a headless Service.
+    #[arg(long)]
+    cluster_ip: Option<String>,
+    /// None or ClientIP.
+    #[arg(long)]
+    session_affinity: Option<expose::SessionAffinity>,
+    /// Namespace of the object and the Service (default: `default`).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// `client` (also a bare --dry-run): print the Service without creating it; `server`: have the
+    /// server check it, default it and allocate its addresses without storing it.
+    #[arg(
+        long,
+        default_value = "none",
+        value_parser = ["none", "client", "server"],
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client"
+    )]
+    dry_run: String,
+    /// Print the Service as yaml or json, or its name.
+    #[arg(short = 'o', long, value_parser = ["yaml", "json", "name"])]
+    output: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -340,6 +402,36 @@ async fn run(cli: Cli) -> Result<bool> {
                 no_headers: a.no_headers,
             };
             get::get(&c, &a.resources, &a.scope.scope(), &opts).await
+        }
+        Command::Expose(a) => {
+            let c = client::connect(&kubeconfig(&cli)).await?;
+            let opts = expose::ExposeOptions {
+                resource: a.resource.clone(),
+                namespace: a.namespace.clone(),
+                flags: expose::ExposeFlags {
+                    port: a.port.clone(),
+                    target_port: a.target_port.clone(),
+                    protocol: a.protocol,
+                    service_type: a.service_type,
+                    name: a.name.clone(),
+                    selector: a.selector.clone(),
+                    labels: a.labels.clone(),
+                    cluster_ip: a.cluster_ip.clone(),
+                    session_affinity: a.session_affinity,
+                },
+                dry_run: match a.dry_run.as_str() {
+                    "client" => expose::DryRun::Client,
+                    "server" => expose::DryRun::Server,
+                    _ => expose::DryRun::None,
+                },
+                output: a
+                    .output
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+            };
+            expose::run(&c, &opts).await
         }
         Command::Describe(a) => {
             let c = client::connect(&kubeconfig(&cli)).await?;

@@ -694,4 +694,24 @@ fn services_get_cluster_ips_and_node_ports_that_are_unique_and_freed() {
         .replace("  ports:\n  - port: 80\n", ""),
     )
     .ok();
+    // A LoadBalancer with externalTrafficPolicy Local gets a health check node port, which
+    // goes back to the pool when the policy becomes Cluster.
+    let local = "  type: LoadBalancer\n  externalTrafficPolicy: Local\n";
+    c.kubectl_stdin(&["apply", "-f", "-"], &svc("lbl", local))
+        .ok();
+    let lbl = c.get_json(&["svc", "lbl"]);
+    let hc = lbl["spec"]["healthCheckNodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&hc), "{lbl}");
+    assert_ne!(Some(hc), lbl["spec"]["ports"][0]["nodePort"].as_i64());
+    let cluster = "  type: LoadBalancer\n  externalTrafficPolicy: Cluster\n";
+    c.kubectl_stdin(&["apply", "-f", "-"], &svc("lbl", cluster))
+        .ok();
+    let lbl = c.get_json(&["svc", "lbl"]);
+    assert!(lbl["spec"]["healthCheckNodePort"].is_null(), "{lbl}");
+    let reuse = format!("  type: NodePort\n  ports:\n  - port: 82\n    nodePort: {hc}\n");
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &svc("np2", &reuse).replace("  ports:\n  - port: 80\n", ""),
+    )
+    .ok();
 }

@@ -77,66 +77,6 @@ fn http_from(c: &Cluster, pod: &str, url: &str) -> String {
     r.ok().trim().to_string()
 }
 
-/// Runs a program in a namespace of the cluster's world (a node, `external`), in the background.
-fn spawn_in(c: &Cluster, netns: &str, args: &[&str]) -> std::process::Child {
-    let world = world_pid(c);
-    std::process::Command::new(knet_bin())
-        .args([
-            "sandbox-exec",
-            "--world-pid",
-            &world.to_string(),
-            "--netns",
-            netns,
-            "--",
-        ])
-        .arg(knet_bin())
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn run_in(c: &Cluster, netns: &str, args: &[&str]) -> String {
-    let world = world_pid(c);
-    let out = std::process::Command::new(knet_bin())
-        .args([
-            "sandbox-exec",
-            "--world-pid",
-            &world.to_string(),
-            "--netns",
-            netns,
-            "--",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn world_pid(c: &Cluster) -> u32 {
-    let sup = c.server_pid();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<i32>().ok());
-        if ppid == Some(sup) {
-            return pid;
-        }
-    }
-    panic!("no world process under {sup}");
-}
-
 #[test]
 fn containers_of_one_pod_share_localhost_and_the_pod_name_as_hostname() {
     let c = Cluster::up(1);
@@ -201,7 +141,7 @@ fn pods_talk_without_nat(overlay: &str) {
             ])
             .ok()
             .to_string();
-        assert!(addr.contains(&format!("{}/24", ip_of(p))), "{addr}");
+        assert!(addr.contains(&format!("{}/32", ip_of(p))), "{addr}");
     }
     // Same node.
     let seen = http_from(&c, "s0", &format!("http://{}:8080/clientip", ip_of(&s1)));
@@ -267,8 +207,7 @@ fn egress_is_masqueraded_to_the_node_address_and_nodes_reach_pods() {
     let node_ip = s0["status"]["hostIP"].as_str().unwrap().to_string();
     assert_eq!(node_ip, "172.18.0.3");
     // A server on the outside (the external namespace, 172.18.0.254) sees the node's address.
-    let mut ext = spawn_in(
-        &c,
+    let mut ext = c.spawn_in(
         "external",
         &["image", "netexec", "--http-port=9000", "--udp-port=-1"],
     );
@@ -294,8 +233,7 @@ fn egress_is_masqueraded_to_the_node_address_and_nodes_reach_pods() {
         "egress leaves with the node's address: {seen}"
     );
     // Node to pod: from the node's own namespace (node1 is the first worker).
-    let out = run_in(
-        &c,
+    let out = c.run_in(
         "node1",
         &[
             knet_bin(),
@@ -307,8 +245,7 @@ fn egress_is_masqueraded_to_the_node_address_and_nodes_reach_pods() {
     );
     assert_eq!(out.trim(), "s0");
     // Pod to node: a server in the control-plane node's namespace.
-    let mut srv = spawn_in(
-        &c,
+    let mut srv = c.spawn_in(
         "node0",
         &["image", "netexec", "--http-port=9001", "--udp-port=-1"],
     );
@@ -340,7 +277,7 @@ fn deleting_a_pod_frees_its_ip_and_removes_its_namespace() {
     let pods = running_pods(&c, 1);
     let uid = pods[0]["metadata"]["uid"].as_str().unwrap().to_string();
     let netns = format!("pod-{uid}");
-    let world = world_pid(&c);
+    let world = c.world_pid();
     let list = || {
         let out = std::process::Command::new("nsenter")
             .args(["-t", &world.to_string(), "-m", "-n", "ip", "netns", "list"])

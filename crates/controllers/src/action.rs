@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, ObjectReference, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::ApiResource;
 
@@ -187,6 +188,16 @@ pub enum Action {
     ReplaceNamespaceStatus(Box<Namespace>),
     /// PUT `namespaces/{name}/finalize` with the given spec.finalizers.
     FinalizeNamespace(Box<Namespace>),
+    /// POST an EndpointSlice (named by the controller, see `endpointslice`).
+    CreateEndpointSlice(Box<EndpointSlice>),
+    /// PUT an EndpointSlice (resourceVersion precondition).
+    ReplaceEndpointSlice(Box<EndpointSlice>),
+    /// POST a core/v1 Endpoints (named after its Service).
+    CreateEndpoints(Box<Endpoints>),
+    /// PUT a core/v1 Endpoints (resourceVersion precondition).
+    ReplaceEndpoints(Box<Endpoints>),
+    /// PUT `services/{name}/status` (resourceVersion precondition).
+    ReplaceServiceStatus(Box<Service>),
 }
 
 /// The actions for one object, executed in order; the first failure stops the group.

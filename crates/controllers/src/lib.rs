@@ -1,5 +1,6 @@
 //! knet's controllers — node IPAM, the default scheduler, ReplicaSet, Deployment,
-//! garbage collection and namespace deletion — as clients of a Kubernetes API server.
+//! garbage collection, namespace deletion, EndpointSlices, Endpoints and
+//! LoadBalancer address allocation — as clients of a Kubernetes API server.
 //! Each is a pure reconcile function (snapshot in, [`Plan`] of actions out) plus a
 //! thin watch/execute loop; none of them stores state of its own outside the API.
 //!
@@ -10,6 +11,11 @@
 //!   node IPAM       scheduler     replicaset       Pods          Pods,Svc,... (+ discovery)
 //!   reconcile_      reconcile_    reconcile_     reconcile_     reconcile_   reconcile_
 //!   node_ipam       scheduler     replicaset     deployment     garbage      namespace
+//!
+//!   ▼ Svc, Pods, Nodes,     ▼ Svc, Pods,      ▼ Svc
+//!     EndpointSlices          Endpoints
+//!   reconcile_endpoint_     reconcile_        reconcile_load_
+//!   slices                  endpoints         balancers (LB IPAM)
 //! ```
 
 #![forbid(unsafe_code)]
@@ -18,15 +24,21 @@
 
 pub mod action;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod gc;
 pub mod ipam;
+pub mod lbipam;
 mod meta;
 pub mod namespace;
 pub mod replicaset;
 mod runtime;
 pub mod scheduler;
 pub mod selector;
+mod service;
 
+#[cfg(test)]
+mod admission_tests;
 #[cfg(test)]
 mod testutil;
 
@@ -35,7 +47,7 @@ use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
@@ -45,13 +57,14 @@ use tokio::sync::Notify;
 pub use action::{
     Action, ActionGroup, EventSpec, EventType, ObjectTarget, OwnerProbe, Plan, Propagation,
 };
+pub use lbipam::{LbPool, LbPoolError};
 pub use meta::now_seconds;
 
 use runtime::backoff::KeyedBackoff;
 use runtime::executor::ApiExecutor;
 use runtime::loops::{
-    ApiContent, DeploymentLoop, GcKind, GcLoop, IpamLoop, NamespaceLoop, ReplicaSetLoop,
-    SchedulerLoop,
+    ApiContent, DeploymentLoop, EndpointSliceLoop, EndpointsLoop, GcKind, GcLoop, IpamLoop,
+    LbIpamLoop, NamespaceLoop, ReplicaSetLoop, SchedulerLoop,
 };
 use runtime::reflect::{reflect, reflect_observed};
 use runtime::{drive, shutdown_signal};
@@ -63,6 +76,12 @@ pub struct ControllerConfig {
     pub cluster_cidr: Ipv4Net,
     /// Prefix length of each node's pod CIDR; at least the cluster CIDR's. Default 24.
     pub node_cidr_mask: u8,
+    /// Addresses given to Services of type LoadBalancer. Default
+    /// `172.18.0.200-172.18.0.250` (in the node LAN 172.18.0.0/24).
+    pub lb_pool: LbPool,
+    /// Most endpoints per EndpointSlice (`--max-endpoints-per-slice`), 1..=1000.
+    /// Default 100.
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Default for ControllerConfig {
@@ -71,7 +90,25 @@ impl Default for ControllerConfig {
             cluster_cidr: Ipv4Net::new(std::net::Ipv4Addr::new(10, 244, 0, 0), 16)
                 .unwrap_or_default(),
             node_cidr_mask: 24,
+            lb_pool: LbPool::default(),
+            max_endpoints_per_slice: endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE,
         }
+    }
+}
+
+impl ControllerConfig {
+    /// Checks that the settings can work (mask, slice size).
+    pub fn validate(&self) -> Result<(), ControllerError> {
+        ipam::CidrSet::new(self.cluster_cidr, self.node_cidr_mask)
+            .map_err(|e| ControllerError::Config(e.to_string()))?;
+        let limit = endpointslice::MAX_ENDPOINTS_PER_SLICE_LIMIT;
+        if !(1..=limit).contains(&self.max_endpoints_per_slice) {
+            return Err(ControllerError::Config(format!(
+                "max_endpoints_per_slice must be between 1 and {limit}, got {}",
+                self.max_endpoints_per_slice
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -98,8 +135,7 @@ pub async fn run_all(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControllerError> {
     // Validate up front so a bad config fails before anything starts.
-    ipam::CidrSet::new(config.cluster_cidr, config.node_cidr_mask)
-        .map_err(|e| ControllerError::Config(e.to_string()))?;
+    config.validate()?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop = {
@@ -134,7 +170,13 @@ pub async fn run_all(
         "garbage-collector",
         run_garbage_collector(client.clone(), stop.clone())
     );
-    start!("namespace", run_namespace(client, stop.clone()));
+    start!("namespace", run_namespace(client.clone(), stop.clone()));
+    start!(
+        "endpointslice",
+        run_endpoint_slices(client.clone(), config.clone(), stop.clone())
+    );
+    start!("endpoints", run_endpoints(client.clone(), stop.clone()));
+    start!("lb-ipam", run_lb_ipam(client, config.clone(), stop.clone()));
 
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
@@ -295,6 +337,67 @@ pub async fn run_namespace(
         exec: ApiExecutor::new(client),
         backoff: KeyedBackoff::default(),
         discovered: None,
+    };
+    drive(reconciler, trigger, shutdown_signal(shutdown)).await;
+    Ok(())
+}
+
+/// The EndpointSlice controller: slices for every Service with a selector.
+pub async fn run_endpoint_slices(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControllerError> {
+    config.validate()?;
+    let trigger = Arc::new(Notify::new());
+    let reconciler = EndpointSliceLoop {
+        services: reflect(Api::<Service>::all(client.clone()), (), trigger.clone()),
+        pods: reflect(Api::<Pod>::all(client.clone()), (), trigger.clone()),
+        nodes: reflect(Api::<Node>::all(client.clone()), (), trigger.clone()),
+        slices: reflect(
+            Api::<EndpointSlice>::all(client.clone()),
+            (),
+            trigger.clone(),
+        ),
+        exec: ApiExecutor::new(client),
+        max_endpoints_per_slice: config.max_endpoints_per_slice,
+        backoff: KeyedBackoff::default(),
+    };
+    drive(reconciler, trigger, shutdown_signal(shutdown)).await;
+    Ok(())
+}
+
+/// The Endpoints controller: a v1 Endpoints per Service with a selector.
+pub async fn run_endpoints(
+    client: Client,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControllerError> {
+    let trigger = Arc::new(Notify::new());
+    let reconciler = EndpointsLoop {
+        services: reflect(Api::<Service>::all(client.clone()), (), trigger.clone()),
+        pods: reflect(Api::<Pod>::all(client.clone()), (), trigger.clone()),
+        endpoints: reflect(Api::<Endpoints>::all(client.clone()), (), trigger.clone()),
+        exec: ApiExecutor::new(client),
+        backoff: KeyedBackoff::default(),
+    };
+    drive(reconciler, trigger, shutdown_signal(shutdown)).await;
+    Ok(())
+}
+
+/// LoadBalancer IPAM: addresses from `config.lb_pool` for LoadBalancer Services.
+pub async fn run_lb_ipam(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControllerError> {
+    let trigger = Arc::new(Notify::new());
+    let reconciler = LbIpamLoop {
+        services: reflect(Api::<Service>::all(client.clone()), (), trigger.clone()),
+        exec: ApiExecutor::new(client),
+        pool: config.lb_pool,
+        assumed: Default::default(),
+        reported: Default::default(),
+        backoff: KeyedBackoff::default(),
     };
     drive(reconciler, trigger, shutdown_signal(shutdown)).await;
     Ok(())

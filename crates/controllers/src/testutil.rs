@@ -1,4 +1,5 @@
-//! Builder fixtures for the unit tests (`mk_pod`, `mk_node`, `mk_rs`, `mk_deployment`).
+//! Builder fixtures for the unit tests (`mk_pod`, `mk_node`, `mk_rs`, `mk_deployment`,
+//! `mk_service`).
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,10 @@ use k8s_openapi::api::apps::v1::{
     RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerStatus, Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    NodeSpec, Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec, Taint, Toleration,
+    Container, ContainerPort, ContainerStatus, LoadBalancerIngress, LoadBalancerStatus, Node,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec, Pod, PodCondition, PodIP,
+    PodSpec, PodStatus, PodTemplateSpec, Service, ServicePort, ServiceSpec, ServiceStatus, Taint,
+    Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
@@ -124,6 +127,9 @@ pub(crate) trait PodExt: Sized {
     fn tolerating(self, key: &str, op: &str, value: &str, effect: &str) -> Self;
     fn with_node_selector(self, pairs: &[(&str, &str)]) -> Self;
     fn requiring_node_label(self, key: &str, op: &str, values: &[&str]) -> Self;
+    fn with_ip(self, ip: &str) -> Self;
+    fn with_container_port(self, name: &str, port: i32, protocol: &str) -> Self;
+    fn with_hostname(self, hostname: &str, subdomain: &str) -> Self;
 }
 
 impl PodExt for Pod {
@@ -234,6 +240,155 @@ impl PodExt for Pod {
                 values: (!values.is_empty())
                     .then(|| values.iter().map(|v| v.to_string()).collect()),
             });
+        self
+    }
+    fn with_ip(mut self, ip: &str) -> Self {
+        let status = self.status.get_or_insert_with(Default::default);
+        status.pod_ip = Some(ip.into());
+        status.pod_ips = Some(vec![PodIP { ip: ip.into() }]);
+        self
+    }
+    fn with_container_port(mut self, name: &str, port: i32, protocol: &str) -> Self {
+        if let Some(c) = self
+            .spec
+            .get_or_insert_with(Default::default)
+            .containers
+            .first_mut()
+        {
+            c.ports.get_or_insert_with(Vec::new).push(ContainerPort {
+                name: (!name.is_empty()).then(|| name.to_string()),
+                container_port: port,
+                protocol: Some(protocol.into()),
+                ..ContainerPort::default()
+            });
+        }
+        self
+    }
+    fn with_hostname(mut self, hostname: &str, subdomain: &str) -> Self {
+        let spec = self.spec.get_or_insert_with(Default::default);
+        spec.hostname = Some(hostname.into());
+        spec.subdomain = Some(subdomain.into());
+        self
+    }
+}
+
+/// A pod that the endpoint controllers list: Running, Ready, with an IP, on `node`.
+pub(crate) fn mk_endpoint_pod(ns: &str, name: &str, ip: &str, node: &str) -> Pod {
+    mk_pod(ns, name).on_node(node).ready_since(0).with_ip(ip)
+}
+
+// ---- services ----
+
+/// A ClusterIP Service selecting `selector`, port 80 → targetPort 8080/TCP named `http`.
+pub(crate) fn mk_service(ns: &str, name: &str, selector: &[(&str, &str)]) -> Service {
+    Service {
+        metadata: meta(Some(ns), name, 0),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: (!selector.is_empty()).then(|| labels(selector)),
+            cluster_ip: Some("10.96.0.10".into()),
+            cluster_ips: Some(vec!["10.96.0.10".into()]),
+            ip_families: Some(vec!["IPv4".into()]),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: 80,
+                protocol: Some("TCP".into()),
+                target_port: Some(IntOrString::Int(8080)),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: Some(ServiceStatus::default()),
+    }
+}
+
+pub(crate) trait ServiceExt: Sized {
+    fn with_labels(self, pairs: &[(&str, &str)]) -> Self;
+    fn with_ports(self, ports: Vec<ServicePort>) -> Self;
+    fn publish_not_ready(self) -> Self;
+    fn headless(self) -> Self;
+    fn type_(self, t: &str) -> Self;
+    fn load_balancer(self) -> Self;
+    fn requesting_ip(self, ip: &str) -> Self;
+    fn lb_class(self, class: &str) -> Self;
+    fn with_ingress_ip(self, ip: &str) -> Self;
+    fn created_at(self, secs: i64) -> Self;
+    fn deleting(self) -> Self;
+}
+
+/// A ServicePort `name` → `target` (TCP).
+pub(crate) fn svc_port(name: &str, port: i32, target: IntOrString) -> ServicePort {
+    ServicePort {
+        name: (!name.is_empty()).then(|| name.to_string()),
+        port,
+        protocol: Some("TCP".into()),
+        target_port: Some(target),
+        ..ServicePort::default()
+    }
+}
+
+impl ServiceExt for Service {
+    fn with_labels(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .extend(labels(pairs));
+        self
+    }
+    fn with_ports(mut self, ports: Vec<ServicePort>) -> Self {
+        self.spec.get_or_insert_with(Default::default).ports = Some(ports);
+        self
+    }
+    fn publish_not_ready(mut self) -> Self {
+        self.spec
+            .get_or_insert_with(Default::default)
+            .publish_not_ready_addresses = Some(true);
+        self
+    }
+    fn headless(mut self) -> Self {
+        let spec = self.spec.get_or_insert_with(Default::default);
+        spec.cluster_ip = Some("None".into());
+        spec.cluster_ips = Some(vec!["None".into()]);
+        self
+    }
+    fn type_(mut self, t: &str) -> Self {
+        self.spec.get_or_insert_with(Default::default).type_ = Some(t.into());
+        self
+    }
+    fn load_balancer(self) -> Self {
+        self.type_("LoadBalancer")
+    }
+    fn requesting_ip(mut self, ip: &str) -> Self {
+        self.spec
+            .get_or_insert_with(Default::default)
+            .load_balancer_ip = Some(ip.into());
+        self
+    }
+    fn lb_class(mut self, class: &str) -> Self {
+        self.spec
+            .get_or_insert_with(Default::default)
+            .load_balancer_class = Some(class.into());
+        self
+    }
+    fn with_ingress_ip(mut self, ip: &str) -> Self {
+        self.status = Some(ServiceStatus {
+            load_balancer: Some(LoadBalancerStatus {
+                ingress: Some(vec![LoadBalancerIngress {
+                    ip: Some(ip.into()),
+                    ip_mode: Some("VIP".into()),
+                    ..LoadBalancerIngress::default()
+                }]),
+            }),
+            conditions: None,
+        });
+        self
+    }
+    fn created_at(mut self, secs: i64) -> Self {
+        self.metadata.creation_timestamp = Some(Time(ts(secs)));
+        self
+    }
+    fn deleting(mut self) -> Self {
+        self.metadata.deletion_timestamp = Some(Time(ts(1000)));
         self
     }
 }

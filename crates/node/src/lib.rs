@@ -1,7 +1,8 @@
 //! The node agent's container runtime and the pure logic around it: container specs to processes
 //! ([`plan_container`]), supervision of a pod's processes with kubelet's restart rules and back-off
 //! ([`PodRuntime`]), CRI-format container logs ([`read_logs`], [`follow_logs`]), pod phase and
-//! conditions ([`pod_status`]), and the node's pod IP allocation ([`PodIpam`]).
+//! conditions ([`pod_status`]), readiness/liveness/startup probes ([`Prober`]), and the node's pod
+//! IP allocation ([`PodIpam`]).
 //!
 //! It is not the network: the pod sandbox (namespaces, veth, addresses) is knet-netns's, reached
 //! through the [`Sandbox`] trait; nor the API client loop that feeds it pods and writes statuses.
@@ -16,16 +17,24 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod backoff;
+mod dns;
+mod envvars;
 mod expand;
 mod ipam;
 mod logs;
 mod plan;
 mod probe;
+mod prober;
 mod runtime;
 mod sandbox;
 mod status;
 
 pub use backoff::{Backoff, BackoffPolicy, go_duration};
+pub use dns::{
+    MAX_DNS_NAMESERVERS, MAX_DNS_SEARCH_LIST_CHARS, MAX_DNS_SEARCH_PATHS, ResolverConfig,
+    pod_dns_config, pod_resolv_conf,
+};
+pub use envvars::{MASTER_SERVICE_NAMESPACE, MASTER_SERVICES, service_env};
 pub use expand::expand;
 pub use ipam::{IpamError, PodIpam};
 pub use logs::{
@@ -38,6 +47,10 @@ pub use plan::{
     REASON_INVALID_IMAGE_NAME, Waiting, find_executable, plan_container, pod_hostname,
 };
 pub use probe::{NoProbes, Probes, started_and_ready};
+pub use prober::{
+    HostDialer, ProbeDialer, ProbeKind, ProbeOutcome, ProbeResult, ProbeResults, ProbeWorkers,
+    Prober,
+};
 pub use runtime::{
     PodRuntime, REASON_COMPLETED, REASON_CONTAINER_CREATING, REASON_CRASH_LOOP_BACK_OFF,
     REASON_ERROR, REASON_POD_INITIALIZING, REASON_START_ERROR, RuntimeConfig, RuntimeError,

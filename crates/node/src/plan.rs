@@ -172,7 +172,8 @@ pub struct PodContext {
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     /// `data` of the Secrets of the pod's namespace, by name, decoded (absent: not found).
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
-    /// Service links (`{SVC}_SERVICE_HOST`, ...), added unless `enableServiceLinks: false`.
+    /// Service environment variables (`{SVC}_SERVICE_HOST`, ...) as [`crate::service_env`] computes
+    /// them, `enableServiceLinks` already applied; the container's own variables win over them.
     pub service_env: BTreeMap<String, String>,
 }
 
@@ -355,17 +356,9 @@ fn container_env(
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let config_error =
         |message: String| Waiting::new(REASON_CREATE_CONTAINER_CONFIG_ERROR, message);
-    let service_links = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.enable_service_links)
-        .unwrap_or(true);
-    let empty = BTreeMap::new();
-    let service_env = if service_links {
-        &context.service_env
-    } else {
-        &empty
-    };
+    // `enableServiceLinks: false` is applied where the set is computed ([`crate::service_env`]):
+    // the master `kubernetes` Service's variables stay even then (kubelet `getServiceEnvVarMap`).
+    let service_env = &context.service_env;
 
     let mut env = Env::default();
     // envFrom first; `env` then overrides it.
@@ -542,7 +535,7 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
         ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource, EnvVarSource, ObjectFieldSelector,
-        PodSpec, SecretKeySelector,
+        PodSpec, SecretKeySelector, Service, ServicePort, ServiceSpec,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeSet;
@@ -929,7 +922,7 @@ mod tests {
     }
 
     #[test]
-    fn service_links_are_added_unless_disabled_and_declared_env_wins() {
+    fn service_variables_are_added_and_declared_env_wins() {
         let context = PodContext {
             service_env: BTreeMap::from([
                 ("BACKEND_SERVICE_HOST".into(), "10.96.0.20".into()),
@@ -947,11 +940,44 @@ mod tests {
         assert_eq!(env_of(&spec, "BACKEND_SERVICE_HOST"), Some("10.96.0.20"));
         assert_eq!(env_of(&spec, "GREETING"), Some("declared"));
         assert_eq!(env_of(&spec, "URL"), Some("http://10.96.0.20/"));
+    }
 
+    #[test]
+    fn without_service_links_only_the_kubernetes_service_variables_are_added() {
+        let service = |ns: &str, name: &str, ip: &str| Service {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(ns.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ServiceSpec {
+                cluster_ip: Some(ip.into()),
+                ports: Some(vec![ServicePort {
+                    port: 443,
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        };
+        let services = [
+            service("default", "kubernetes", "10.96.0.1"),
+            service("shop", "backend", "10.96.0.20"),
+        ];
         let mut pod = mk_pod("web-0");
         if let Some(spec) = pod.spec.as_mut() {
             spec.enable_service_links = Some(false);
         }
+        let context = PodContext {
+            service_env: crate::service_env("shop", &services, false),
+            ..PodContext::default()
+        };
+        let mut c = mk_container("busybox");
+        c.command = strings(&["sh"]);
+        c.env = Some(vec![
+            env("URL", "http://$(BACKEND_SERVICE_HOST)/"),
+            env("API", "https://$(KUBERNETES_SERVICE_HOST)/"),
+        ]);
         let images = FakeImages::new(&["/bin/sh"]);
         let spec = plan_container(&pod, &c, &context, &images).unwrap();
         assert_eq!(env_of(&spec, "BACKEND_SERVICE_HOST"), None);
@@ -959,6 +985,8 @@ mod tests {
             env_of(&spec, "URL"),
             Some("http://$(BACKEND_SERVICE_HOST)/")
         );
+        assert_eq!(env_of(&spec, "KUBERNETES_SERVICE_HOST"), Some("10.96.0.1"));
+        assert_eq!(env_of(&spec, "API"), Some("https://10.96.0.1/"));
     }
 
     #[test]

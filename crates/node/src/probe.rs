@@ -1,7 +1,9 @@
 //! The seam for readiness, startup and liveness probes: the runtime asks a [`Probes`] for the latest
 //! results, as kubelet's status computation reads its probe results managers
-//! (pkg/kubelet/prober/prober_manager.go `UpdatePodStatus`). A probe worker that finds a liveness
-//! failure calls [`PodRuntime::restart_container`](crate::PodRuntime::restart_container).
+//! (pkg/kubelet/prober/prober_manager.go `UpdatePodStatus`). The implementation that runs probes is
+//! [`Prober`](crate::Prober) (its [`ProbeResults`](crate::ProbeResults)); its workers restart
+//! containers whose liveness or startup probe fails, as
+//! [`PodRuntime::restart_container`](crate::PodRuntime::restart_container) does.
 
 use k8s_openapi::api::core::v1::Container;
 

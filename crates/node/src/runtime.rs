@@ -11,6 +11,8 @@
 //!        │       Running ─► exit ─► Terminated ─restartPolicy─► CrashLoopBackOff  │
 //!        │                                        (10 s doubling to 300 s) ─► spawn│
 //!        └────────────────────────────────────────────────────────────────────────┘
+//!  PodRuntime::restart_container (a failed liveness/startup probe): SIGTERM, grace, SIGKILL; the
+//!  instance is then restarted (back-off, restartCount) unless restartPolicy is Never.
 //!  PodRuntime::terminate: no more restarts; SIGTERM to every process group; after the grace
 //!  period SIGKILL; every child reaped.
 //! ```
@@ -236,6 +238,9 @@ struct Record {
     last_terminated: Option<Terminated>,
     restart_count: u32,
     image_id: String,
+    /// Set when the running instance is killed to be restarted (a liveness or startup probe
+    /// failure): it is then restarted whatever its exit code unless the policy is `Never`.
+    restart_requested: bool,
 }
 
 impl Record {
@@ -249,6 +254,7 @@ impl Record {
             last_terminated: None,
             restart_count: 0,
             image_id: String::new(),
+            restart_requested: false,
         }
     }
 
@@ -432,6 +438,20 @@ enum Outcome {
     Stopped,
 }
 
+/// A container's current instance as the probe workers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProbeView {
+    /// No instance: not created yet, or waiting to be started again.
+    Absent,
+    /// The instance runs since `started_at`.
+    Running {
+        container_id: String,
+        started_at: Timestamp,
+    },
+    /// The instance ended (and may or may not be restarted).
+    Terminated { container_id: String },
+}
+
 /// The running containers of one pod (see the module doc). Needs a tokio runtime. Dropping it
 /// without [`terminate`](Self::terminate) kills every container's process group at once.
 pub struct PodRuntime {
@@ -571,27 +591,50 @@ impl PodRuntime {
     }
 
     /// Restarts the current instance of `container` as kubelet does on a liveness failure: SIGTERM
-    /// to its processes, SIGKILL after the pod's grace period; the restart policy then applies.
+    /// to its processes, SIGKILL after the pod's grace period; the container is then started again
+    /// (with the usual back-off) unless the pod's `restartPolicy` is `Never`.
     pub fn restart_container(&self, container: &str) -> Result<(), RuntimeError> {
+        self.kill_for_restart(container, None, None)
+    }
+
+    /// [`restart_container`](Self::restart_container) for the probe workers: only if the running
+    /// instance is still `expected_id` (when given), with `grace` (a probe's
+    /// `terminationGracePeriodSeconds`, KEP-2238) instead of the pod's grace period when given.
+    pub(crate) fn kill_for_restart(
+        &self,
+        container: &str,
+        expected_id: Option<&str>,
+        grace: Option<Duration>,
+    ) -> Result<(), RuntimeError> {
         let (pgid, container_id) = {
-            let state = lock(&self.shared.state);
+            let mut guard = lock(&self.shared.state);
+            let state = &mut *guard;
+            let pod = self.shared.pod_name.clone();
             let record = state
-                .find(container)
+                .init
+                .iter_mut()
+                .chain(state.regular.iter_mut())
+                .find(|r| r.spec.name == container)
                 .ok_or_else(|| self.unknown(container))?;
-            match &record.state {
-                InstanceState::Running {
-                    pgid, container_id, ..
-                } => (*pgid, container_id.clone()),
-                _ => {
-                    return Err(RuntimeError::NotRunning {
-                        container: container.to_owned(),
-                        pod: self.shared.pod_name.clone(),
-                    });
-                }
+            let not_running = || RuntimeError::NotRunning {
+                container: container.to_owned(),
+                pod,
+            };
+            let InstanceState::Running {
+                pgid, container_id, ..
+            } = &record.state
+            else {
+                return Err(not_running());
+            };
+            if expected_id.is_some_and(|id| id != container_id) {
+                return Err(not_running());
             }
+            let found = (*pgid, container_id.clone());
+            record.restart_requested = true;
+            found
         };
         signal_group(pgid, Signal::SIGTERM);
-        let grace = grace_period(&self.shared.pod, None, self.shared.config.min_grace_period);
+        let grace = grace_period(&self.shared.pod, grace, self.shared.config.min_grace_period);
         let shared = self.shared.clone();
         let name = container.to_owned();
         tokio::spawn(async move {
@@ -605,6 +648,42 @@ impl PodRuntime {
             }
         });
         Ok(())
+    }
+
+    /// Tells the status writer (every [`changes`](Self::changes) receiver) that the results of
+    /// [`RuntimeConfig::probes`] changed, so that `ready`, `started` and the pod's conditions are
+    /// computed again at once.
+    pub fn probe_results_changed(&self) {
+        self.shared.changes.send_modify(|n| *n += 1);
+    }
+
+    /// What a probe worker needs to know of `container`: its current instance, if any.
+    pub(crate) fn probe_view(&self, container: &str) -> ProbeView {
+        let state = lock(&self.shared.state);
+        match state.find(container).map(|r| &r.state) {
+            Some(InstanceState::Running {
+                container_id,
+                started_at,
+                ..
+            }) => ProbeView::Running {
+                container_id: container_id.clone(),
+                started_at: *started_at,
+            },
+            Some(InstanceState::Terminated(t)) => ProbeView::Terminated {
+                container_id: t.container_id.clone(),
+            },
+            Some(InstanceState::Waiting { .. }) | None => ProbeView::Absent,
+        }
+    }
+
+    /// Whether the pod is being stopped ([`terminate`](Self::terminate) was called).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.shared.is_stopping()
+    }
+
+    /// The pod's `restartPolicy` (default `Always`).
+    pub(crate) fn restart_policy(&self) -> &str {
+        &self.shared.restart_policy
     }
 
     /// Stops the pod for good: nothing is restarted any more, every container's process group gets
@@ -918,13 +997,19 @@ async fn run_container(shared: Arc<Shared>, slot: Slot) -> Outcome {
         let terminated = run_instance(&shared, slot, &container, &spec).await;
         let exit_code = terminated.exit_code;
         let finished = terminated.finished_at;
+        let mut requested = false;
         shared.update(slot, |r| {
             r.state = InstanceState::Terminated(terminated);
+            requested = std::mem::take(&mut r.restart_requested);
         });
         if shared.is_stopping() {
             return Outcome::Stopped;
         }
-        if !should_restart(&policy, exit_code) {
+        // A container killed for a failed liveness or startup probe is restarted unless the policy
+        // is Never, whatever its exit code (kubelet `computePodActions`,
+        // pkg/kubelet/kuberuntime/kuberuntime_manager.go: `restart = shouldRestartOnFailure(pod)`).
+        let restart = should_restart(&policy, exit_code) || (requested && policy != "Never");
+        if !restart {
             return Outcome::Exited(exit_code);
         }
         // kubelet `doBackOff` (pkg/kubelet/kuberuntime/kuberuntime_manager.go): the back-off runs

@@ -1,43 +1,82 @@
-//! The pure core of knet's nftables service proxy: `compute(&Snapshot) -> Ruleset`,
-//! `render_full`, `diff` (element-level transactions) and a packet `trace` of the ruleset.
-//! No I/O, no runtime: applying the script with `nft -f` happens elsewhere.
+//! The pure core of knet's nftables service proxy: Services and EndpointSlices to a
+//! [`Snapshot`] ([`snapshot`]), `compute(&Snapshot) -> Ruleset`, `render_full`, element-level
+//! transactions ([`transaction`]) and a packet [`trace`] of the ruleset. No I/O, no runtime:
+//! applying the script with `nft -f` happens elsewhere (knet-agent).
 //!
-//! Layout (one table `ip knet-proxy`; see shared/notes/nftables-at-scale.md). The number
-//! of chains and rules depends only on the distinct ready-endpoint counts `n`, never on the
-//! number of Services; Services live in map and set elements, which are cheap to change.
+//! Semantics are kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go,
+//! <https://kubernetes.io/docs/reference/networking/virtual-ips/>); the layout is not. kube-proxy
+//! has chains per Service and per endpoint; here the number of chains and rules depends only on
+//! the distinct endpoint counts `n` and the distinct sessionAffinity timeouts, never on the
+//! number of Services, which live in map and set elements (shared/notes/nftables-at-scale.md).
 //!
 //! ```text
-//! nat-prerouting / nat-output ── jump services
-//!   services:  ip daddr . meta l4proto . th dport vmap @service-ips ──goto──> lb-<n>
-//!              fib daddr type local meta l4proto . th dport vmap @nodeport-ips ──goto──> nodeport-lb-<n>
-//!   lb-<n>:    ip saddr != <cluster cidr> mark 0x4000
-//!              dnat to ip daddr . l4proto . dport . numgen random mod n map @backends-<n>
-//!   nodeport-lb-<n>: mark 0x4000; dnat to l4proto . dport . numgen random mod n map @nodeport-backends-<n>
-//! nat-postrouting ── jump masquerading: mark 0x4000 -> masquerade; ct dnat + saddr . daddr @hairpin -> masquerade
-//! filter-{input,forward,output} ── ct state new jump endpoints-check:
-//!   @no-endpoints / local @no-endpoint-nodeports ── goto reject-chain (tcp reset, else icmp port-unreachable)
-//! ```
-//! `numgen random mod n` over a map with exactly `n` buckets per Service balances exactly.
+//! dest = ip daddr . meta l4proto . th dport: a cluster IP, external IP, LoadBalancer IP, or
+//!        node IP . node port (kube-proxy nftables' default `--nodeport-addresses primary`)
 //!
-//! Not yet: sessionAffinity ClientIP, traffic policies Local, LoadBalancer IPs, IPv6.
+//! nat-prerouting / nat-output ── jump services
+//!   services:          dest vmap @service-ips ──goto──> one of four policy chains:
+//!   cluster-ip:        ip saddr != <cluster cidr> mark 0x4000; goto cluster-endpoints
+//!   cluster-ip-local:  (internalTrafficPolicy Local) same mark; goto local-endpoints
+//!   external:          mark 0x4000; goto cluster-endpoints
+//!   external-local:    (externalTrafficPolicy Local) pods: goto cluster-endpoints (short-circuit);
+//!                      fib saddr type local: mark, goto cluster-endpoints; else goto local-endpoints
+//!   cluster-endpoints: dest @affinity-timeouts: dnat to saddr . dest map @affinity (sticky)
+//!                      dest vmap @cluster-lb ──goto──> lb-<n>
+//!   local-endpoints:   the same with @local-lb ──goto──> local-lb-<n>
+//!   lb-<n>:            dnat to dest . numgen random mod n map @backends-<n>   (exact balance)
+//!   local-lb-<n>:      dnat to dest . numgen random mod n map @local-backends-<n>
+//! nat-postrouting ── jump masquerading: mark 0x4000 -> masquerade; hairpin -> masquerade
+//! filter-{input,forward,output}:
+//!   ct state new jump endpoints-check:  dest vmap @no-endpoint-services (reject-chain | drop)
+//!   ct state new ct status dnat jump affinity-check:
+//!     ct original dest vmap @affinity-timeouts ──goto──> affinity-<seconds>:
+//!       backend not an endpoint of dest any more: delete the entry, drop (the client retries)
+//!       update @affinity { saddr . ct original dest timeout <seconds>s : ip daddr . th dport }
+//! ```
+//!
+//! Session affinity (kube-proxy: a set and a rule per endpoint) is one dynamic map `affinity`
+//! keyed by `client . dest`, written after the DNAT from the connection's real target and read
+//! before choosing at random. It differs from kube-proxy in two ways: stickiness is per
+//! destination address (a client reaching a Service by its cluster IP and by a node port may get
+//! two endpoints), and the first packet of a client whose endpoint went away is dropped once (the
+//! retransmission picks a new one) where kube-proxy picks a new endpoint at once. An entry is
+//! valid while its endpoint is an endpoint of the destination in either view (all endpoints, or
+//! this node's), so a client stuck to a remote endpoint before its Service switched to
+//! externalTrafficPolicy Local keeps it until the entry expires. A full transaction (start,
+//! failure) recreates the table and so forgets affinity.
+//!
+//! Not yet: loadBalancerSourceRanges, topology-aware routing, IPv6.
 #![warn(missing_docs, unreachable_pub)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+mod k8s;
+mod nft;
+
+pub use k8s::{
+    HealthCheckNodePort, NodeView, SERVICE_NAME_LABEL, health_check_node_ports, snapshot,
+};
+pub use nft::{Op, Transaction, diff, full_transaction, render_full, transaction};
+
 /// The nftables table this proxy owns (family `ip`).
 pub const TABLE: &str = "knet-proxy";
 /// The packet mark bit that asks `nat-postrouting` to masquerade (kube-proxy's 0x4000).
 pub const MASQUERADE_MARK: u32 = 0x4000;
+/// sessionAffinityConfig.clientIP.timeoutSeconds when unset: 3 hours
+/// (`DefaultClientIPServiceAffinitySeconds`, k8s.io/api/core/v1).
+pub const DEFAULT_AFFINITY_TIMEOUT: u32 = 10_800;
 
 /// Transport protocol of a Service port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Protocol {
-    /// TCP.
+    /// TCP (the API's default).
+    #[default]
     Tcp,
     /// UDP.
     Udp,
@@ -46,6 +85,9 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol, in the order the per-protocol rules are rendered.
+    pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
     /// The `inet_proto` symbol nft uses.
     pub fn nft(self) -> &'static str {
         match self {
@@ -56,11 +98,38 @@ impl Protocol {
     }
 }
 
-/// Identity of one Service port: `namespace/name:portname`.
+/// `externalTrafficPolicy` / `internalTrafficPolicy` of a Service.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum TrafficPolicy {
+    /// Any ready endpoint in the cluster (the default).
+    #[default]
+    Cluster,
+    /// Only endpoints on this node.
+    Local,
+}
+
+/// Identity of one Service port: `namespace/name:portname` (`portname` empty when unnamed).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServicePortKey(pub String);
 
-/// One port of a proxied (ClusterIP/NodePort) Service.
+impl ServicePortKey {
+    /// `namespace/name:port`.
+    pub fn new(namespace: &str, name: &str, port: &str) -> Self {
+        ServicePortKey(format!("{namespace}/{name}:{port}"))
+    }
+
+    /// The Service's namespace and name. Namespaces, names and port names are DNS labels, so
+    /// neither `/` nor `:` occurs inside them; a key without `/` has an empty namespace.
+    pub fn service(&self) -> (&str, &str) {
+        let (ns, rest) = self.0.split_once('/').unwrap_or(("", &self.0));
+        let name = rest.split_once(':').map_or(rest, |(n, _)| n);
+        (ns, name)
+    }
+}
+
+/// One port of a proxied (ClusterIP, NodePort or LoadBalancer) Service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServicePort {
     /// The Service's cluster IP.
@@ -69,70 +138,191 @@ pub struct ServicePort {
     pub port: u16,
     /// Transport protocol.
     pub protocol: Protocol,
-    /// The NodePort, if the Service has one.
+    /// The NodePort, if the Service has one; served on every address of `Snapshot::node_ips`.
     pub node_port: Option<u16>,
-    /// sessionAffinity ClientIP timeout in seconds (not programmed yet, see crate docs).
+    /// sessionAffinity ClientIP with this timeout in seconds; `None` for sessionAffinity None.
     pub session_affinity_timeout: Option<u32>,
     /// `namespace/name:portname`, for humans.
     pub service: String,
+    /// `spec.externalIPs`: handled like LoadBalancer IPs ("external" destinations).
+    pub external_ips: Vec<Ipv4Addr>,
+    /// `status.loadBalancer.ingress[].ip` (VIP mode).
+    pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// For node ports, external IPs and LoadBalancer IPs.
+    pub external_traffic_policy: TrafficPolicy,
+    /// For the cluster IP.
+    pub internal_traffic_policy: TrafficPolicy,
+    /// `spec.healthCheckNodePort` of a LoadBalancer Service with externalTrafficPolicy Local.
+    pub health_check_node_port: Option<u16>,
 }
 
-/// One endpoint of a Service port.
+impl ServicePort {
+    /// A ClusterIP Service port with the API's defaults (policies Cluster, no affinity).
+    pub fn cluster_ip(
+        service: impl Into<String>,
+        cluster_ip: Ipv4Addr,
+        port: u16,
+        protocol: Protocol,
+    ) -> Self {
+        ServicePort {
+            cluster_ip,
+            port,
+            protocol,
+            service: service.into(),
+            ..ServicePort::default()
+        }
+    }
+
+    /// True when the port has a destination other than its cluster IP
+    /// (kube-proxy's `ExternallyAccessible`).
+    pub fn externally_accessible(&self) -> bool {
+        self.node_port.is_some()
+            || !self.external_ips.is_empty()
+            || !self.load_balancer_ips.is_empty()
+    }
+}
+
+impl Default for ServicePort {
+    /// Unspecified addresses, port 0, TCP, no node port, the API's default policies.
+    fn default() -> Self {
+        ServicePort {
+            cluster_ip: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            protocol: Protocol::Tcp,
+            node_port: None,
+            session_affinity_timeout: None,
+            service: String::new(),
+            external_ips: Vec::new(),
+            load_balancer_ips: Vec::new(),
+            external_traffic_policy: TrafficPolicy::Cluster,
+            internal_traffic_policy: TrafficPolicy::Cluster,
+            health_check_node_port: None,
+        }
+    }
+}
+
+/// One endpoint of a Service port, with its EndpointSlice conditions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// Pod (or external) address.
     pub ip: Ipv4Addr,
     /// Target port.
     pub port: u16,
-    /// Only ready endpoints receive traffic.
+    /// `conditions.ready` (nil counts as true). Ready endpoints receive traffic.
     pub ready: bool,
-    /// The endpoint runs on this node (for traffic policy Local; not used yet).
+    /// The endpoint's `nodeName` is this node (for the traffic policies Local).
     pub local: bool,
+    /// `conditions.serving` (nil counts as true).
+    pub serving: bool,
+    /// `conditions.terminating` (nil counts as false). Serving terminating endpoints receive
+    /// traffic only when no endpoint is ready (KEP-1669).
+    pub terminating: bool,
+}
+
+impl Endpoint {
+    /// A ready, serving, not terminating endpoint on another node.
+    pub fn new(ip: Ipv4Addr, port: u16) -> Self {
+        Endpoint {
+            ip,
+            port,
+            ready: true,
+            local: false,
+            serving: true,
+            terminating: false,
+        }
+    }
+
+    fn serving_terminating(&self) -> bool {
+        self.serving && self.terminating
+    }
+}
+
+impl Default for Endpoint {
+    /// `0.0.0.0:0`, ready and serving, like an endpoint whose conditions are all unset.
+    fn default() -> Self {
+        Endpoint::new(Ipv4Addr::UNSPECIFIED, 0)
+    }
 }
 
 /// Everything the proxy needs to compute the table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Service ports and their endpoints.
     pub services: BTreeMap<ServicePortKey, (ServicePort, Vec<Endpoint>)>,
-    /// The pod CIDR of the cluster: traffic from outside it is masqueraded.
+    /// The pod CIDR of the cluster: traffic from outside it to a cluster IP is masqueraded.
     pub cluster_cidr: Ipv4Net,
-    /// This node's addresses (what `fib daddr type local` matches).
+    /// This node's addresses: node ports are served on them, and they are the sources that
+    /// `fib saddr type local` matches.
     pub node_ips: Vec<Ipv4Addr>,
 }
 
-/// `cluster ip . protocol . port`.
-type Vip = (Ipv4Addr, Protocol, u16);
-/// `protocol . node port`.
-type NodePortKey = (Protocol, u16);
+impl Snapshot {
+    /// An empty snapshot.
+    pub fn new(cluster_cidr: Ipv4Net, node_ips: Vec<Ipv4Addr>) -> Self {
+        Snapshot {
+            services: BTreeMap::new(),
+            cluster_cidr,
+            node_ips,
+        }
+    }
+
+    /// Adds (or replaces) a Service port, keyed by its `service` string.
+    pub fn insert(&mut self, port: ServicePort, endpoints: Vec<Endpoint>) {
+        self.services
+            .insert(ServicePortKey(port.service.clone()), (port, endpoints));
+    }
+}
+
+/// `ip . protocol . port`: a destination the proxy captures (cluster IP, external IP,
+/// LoadBalancer IP, or node IP with node port).
+pub type Dest = (Ipv4Addr, Protocol, u16);
 /// `ip . port` an endpoint is reached at.
-type Dest = (Ipv4Addr, u16);
-/// Buckets of one endpoint count: `key . bucket -> endpoint`.
-type Buckets<K> = BTreeMap<(K, u32), Dest>;
+pub type Backend = (Ipv4Addr, u16);
+
+/// Which policy chain a destination's `service-ips` element points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Route {
+    /// A cluster IP; `local` for internalTrafficPolicy Local.
+    ClusterIp { local: bool },
+    /// An external destination with externalTrafficPolicy Cluster.
+    External,
+    /// An external destination with externalTrafficPolicy Local.
+    ExternalLocal,
+}
+
+/// What the filter hooks do with a new connection to a destination without usable endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum NoEndpoints {
+    /// The Service has no usable endpoint anywhere: reject.
+    Reject,
+    /// A traffic policy Local without a local endpoint: drop.
+    Drop,
+}
 
 /// Desired state of the table `ip knet-proxy`: fixed chains plus maps/sets with elements.
 ///
-/// Invariant: for each entry `vip -> n` of `service_ips`, `backends[n]` holds exactly the
-/// buckets `vip . 0 ..= n-1` (the same for `nodeports` / `nodeport_backends`).
+/// Invariant: every destination in `routes` has the endpoint list (non-empty) its route uses
+/// in `cluster` or `local`, except an `ExternalLocal` one without local endpoints (which then
+/// has a `Drop` entry in `no_endpoints`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ruleset {
     cluster_cidr: Ipv4Net,
     /// Not rendered: the kernel's view of local addresses, used by `trace` to model `fib`.
     node_ips: BTreeSet<Ipv4Addr>,
-    service_ips: BTreeMap<Vip, u32>,
-    nodeports: BTreeMap<NodePortKey, u32>,
-    backends: BTreeMap<u32, Buckets<Vip>>,
-    nodeport_backends: BTreeMap<u32, Buckets<NodePortKey>>,
-    no_endpoints: BTreeSet<Vip>,
-    no_endpoint_nodeports: BTreeSet<NodePortKey>,
+    routes: BTreeMap<Dest, Route>,
+    cluster: BTreeMap<Dest, Vec<Backend>>,
+    local: BTreeMap<Dest, Vec<Backend>>,
+    no_endpoints: BTreeMap<Dest, NoEndpoints>,
+    affinity: BTreeMap<Dest, u32>,
     hairpin: BTreeSet<Ipv4Addr>,
     conflicts: Vec<Conflict>,
 }
 
-/// A Service port that was left out of the table because another one already owns its key.
+/// A Service port (or one of its destinations) left out of the table because another Service
+/// port already owns the same destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Conflict {
-    /// Two Service ports share `cluster ip . protocol . port`.
+    /// Two Service ports share `cluster ip . protocol . port`; the whole port is left out.
     #[error("{service}: {ip}:{port}/{protocol:?} is already used by another service port")]
     ClusterIp {
         /// The Service port left out.
@@ -154,26 +344,80 @@ pub enum Conflict {
         /// Protocol.
         protocol: Protocol,
     },
+    /// An external or LoadBalancer IP with port is already another Service port's destination.
+    #[error(
+        "{service}: external address {ip}:{port}/{protocol:?} is already used by another service port"
+    )]
+    External {
+        /// The Service port whose destination was left out.
+        service: String,
+        /// External or LoadBalancer IP.
+        ip: Ipv4Addr,
+        /// Port.
+        port: u16,
+        /// Protocol.
+        protocol: Protocol,
+    },
+}
+
+/// The endpoints a Service port uses, chosen as kube-proxy's `CategorizeEndpoints`
+/// (pkg/proxy/topology.go) does, without topology hints.
+struct Categorized {
+    /// Ready endpoints, else serving terminating ones (KEP-1669), sorted.
+    cluster: Vec<Backend>,
+    /// Local ready endpoints, else local serving terminating ones, sorted.
+    local: Vec<Backend>,
+    /// Some endpoint anywhere is ready or serving-terminating.
+    any: bool,
+}
+
+fn categorize(eps: &[Endpoint]) -> Categorized {
+    let pick = |f: &dyn Fn(&Endpoint) -> bool| -> Vec<Backend> {
+        eps.iter()
+            .filter(|e| f(e))
+            .map(|e| (e.ip, e.port))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let mut cluster = pick(&|e| e.ready);
+    if cluster.is_empty() {
+        cluster = pick(&|e| e.serving_terminating());
+    }
+    let mut local = pick(&|e| e.local && e.ready);
+    if local.is_empty() {
+        local = pick(&|e| e.local && e.serving_terminating());
+    }
+    let any = !cluster.is_empty();
+    Categorized {
+        cluster,
+        local,
+        any,
+    }
 }
 
 /// Computes the desired table from a snapshot. Endpoints are sorted so that an unchanged
-/// Service yields identical elements; the first Service port (in key order) wins a conflict.
+/// Service yields identical elements. Cluster IPs are placed first, then node ports, then
+/// external and LoadBalancer IPs; within each, the first Service port in key order wins a
+/// destination claimed twice (the others are reported in [`Ruleset::conflicts`]).
 pub fn compute(s: &Snapshot) -> Ruleset {
     let mut r = Ruleset {
         cluster_cidr: s.cluster_cidr,
         node_ips: s.node_ips.iter().copied().collect(),
-        service_ips: BTreeMap::new(),
-        nodeports: BTreeMap::new(),
-        backends: BTreeMap::new(),
-        nodeport_backends: BTreeMap::new(),
-        no_endpoints: BTreeSet::new(),
-        no_endpoint_nodeports: BTreeSet::new(),
+        routes: BTreeMap::new(),
+        cluster: BTreeMap::new(),
+        local: BTreeMap::new(),
+        no_endpoints: BTreeMap::new(),
+        affinity: BTreeMap::new(),
         hairpin: BTreeSet::new(),
         conflicts: Vec::new(),
     };
-    for (sp, eps) in s.services.values() {
-        let vip = (sp.cluster_ip, sp.protocol, sp.port);
-        if r.service_ips.contains_key(&vip) || r.no_endpoints.contains(&vip) {
+    // Destination -> the Service port that owns it.
+    let mut claimed: BTreeMap<Dest, &str> = BTreeMap::new();
+    let mut placed: Vec<(&str, &ServicePort, Categorized)> = Vec::new();
+    for (key, (sp, eps)) in &s.services {
+        let dest = (sp.cluster_ip, sp.protocol, sp.port);
+        if claimed.contains_key(&dest) {
             r.conflicts.push(Conflict::ClusterIp {
                 service: sp.service.clone(),
                 ip: sp.cluster_ip,
@@ -182,566 +426,138 @@ pub fn compute(s: &Snapshot) -> Ruleset {
             });
             continue;
         }
-        let ready: BTreeSet<(Ipv4Addr, u16)> = eps
-            .iter()
-            .filter(|e| e.ready)
-            .map(|e| (e.ip, e.port))
-            .collect();
-        let np = match sp.node_port {
-            Some(p) => {
-                let k = (sp.protocol, p);
-                if r.nodeports.contains_key(&k) || r.no_endpoint_nodeports.contains(&k) {
-                    r.conflicts.push(Conflict::NodePort {
-                        service: sp.service.clone(),
-                        port: p,
-                        protocol: sp.protocol,
-                    });
-                    None
-                } else {
-                    Some(k)
-                }
+        claimed.insert(dest, &key.0);
+        let c = categorize(eps);
+        // pkg/proxy/nftables/proxier.go: the cluster IP goes to the internal policy chain
+        // when it has endpoints; else no-endpoint-services says drop (internalTrafficPolicy
+        // Local without a local endpoint) or reject (no endpoint at all).
+        let itp_local = sp.internal_traffic_policy == TrafficPolicy::Local;
+        let view = if itp_local { &c.local } else { &c.cluster };
+        if view.is_empty() {
+            r.no_endpoints.insert(dest, no_endpoints(&c));
+        } else {
+            r.routes.insert(dest, Route::ClusterIp { local: itp_local });
+            if let Some(t) = sp.session_affinity_timeout {
+                r.affinity.insert(dest, t.max(1));
             }
-            None => None,
-        };
-        if ready.is_empty() {
-            r.no_endpoints.insert(vip);
-            if let Some(k) = np {
-                r.no_endpoint_nodeports.insert(k);
-            }
+            let into = if itp_local {
+                &mut r.local
+            } else {
+                &mut r.cluster
+            };
+            into.insert(dest, view.clone());
+        }
+        placed.push((&key.0, sp, c));
+    }
+    // Node ports next, so that an external IP cannot take a node address's port.
+    let mut externals: Vec<(&ServicePort, &Categorized, Dest)> = Vec::new();
+    for (key, sp, c) in &placed {
+        let Some(np) = sp.node_port else { continue };
+        let dests: Vec<Dest> = r.node_ips.iter().map(|ip| (*ip, sp.protocol, np)).collect();
+        if dests.iter().any(|d| claimed.contains_key(d)) {
+            r.conflicts.push(Conflict::NodePort {
+                service: sp.service.clone(),
+                port: np,
+                protocol: sp.protocol,
+            });
             continue;
         }
-        let n = u32::try_from(ready.len()).unwrap_or(u32::MAX);
-        r.service_ips.insert(vip, n);
-        if let Some(k) = np {
-            r.nodeports.insert(k, n);
+        for d in dests {
+            claimed.insert(d, key);
+            externals.push((sp, c, d));
         }
-        for (i, &(ip, port)) in (0u32..).zip(ready.iter()) {
-            r.backends
-                .entry(n)
-                .or_default()
-                .insert((vip, i), (ip, port));
-            if let Some(k) = np {
-                r.nodeport_backends
-                    .entry(n)
-                    .or_default()
-                    .insert((k, i), (ip, port));
+    }
+    for (key, sp, c) in &placed {
+        for ip in sp.external_ips.iter().chain(&sp.load_balancer_ips) {
+            let d = (*ip, sp.protocol, sp.port);
+            if let Some(owner) = claimed.get(&d) {
+                // The same address listed twice by one port is not a conflict.
+                if owner != key {
+                    r.conflicts.push(Conflict::External {
+                        service: sp.service.clone(),
+                        ip: *ip,
+                        port: sp.port,
+                        protocol: sp.protocol,
+                    });
+                }
+                continue;
             }
-            r.hairpin.insert(ip);
+            claimed.insert(d, key);
+            externals.push((sp, c, d));
         }
+    }
+    for (sp, c, d) in externals {
+        // proxier.go: external destinations go to the service's external chain when it has
+        // endpoints anywhere (the short-circuit rules need it even without local ones), and
+        // to no-endpoint-services when the external policy has no endpoint.
+        let etp_local = sp.external_traffic_policy == TrafficPolicy::Local;
+        if c.any {
+            r.cluster.insert(d, c.cluster.clone());
+            if let Some(t) = sp.session_affinity_timeout {
+                r.affinity.insert(d, t.max(1));
+            }
+            if etp_local {
+                r.routes.insert(d, Route::ExternalLocal);
+                if !c.local.is_empty() {
+                    r.local.insert(d, c.local.clone());
+                }
+            } else {
+                r.routes.insert(d, Route::External);
+            }
+        }
+        let external_view = if etp_local { &c.local } else { &c.cluster };
+        if external_view.is_empty() {
+            r.no_endpoints.insert(d, no_endpoints(c));
+        }
+    }
+    for b in r.cluster.values().chain(r.local.values()).flatten() {
+        r.hairpin.insert(b.0);
     }
     r
 }
 
+fn no_endpoints(c: &Categorized) -> NoEndpoints {
+    if c.any {
+        NoEndpoints::Drop
+    } else {
+        NoEndpoints::Reject
+    }
+}
+
 impl Ruleset {
-    /// Service ports left out because of a conflict.
+    /// Service ports (or destinations) left out because of a conflict.
     pub fn conflicts(&self) -> &[Conflict] {
         &self.conflicts
     }
 
     /// Number of chains the rendered table has.
     pub fn chain_count(&self) -> usize {
-        chains(self).len()
+        nft::chains(self).len()
     }
 
     /// Number of rules the rendered table has.
     pub fn rule_count(&self) -> usize {
-        chains(self).values().map(|c| c.rules.len()).sum()
+        nft::chains(self).values().map(|c| c.rules.len()).sum()
     }
 
     /// Number of set and map elements the rendered table has.
     pub fn element_count(&self) -> usize {
-        collections(self).values().map(|c| c.elements.len()).sum()
+        nft::collections(self)
+            .values()
+            .map(|c| c.elements.len())
+            .sum()
     }
-}
 
-// ---------------------------------------------------------------------------------------
-// Rendering model: named chains and named collections (sets/maps) with text elements.
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Chain {
-    /// `type nat hook prerouting priority dstnat; policy accept;` for base chains.
-    base: Option<&'static str>,
-    rules: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Collection {
-    map: bool,
-    spec: String,
-    /// key -> value (None for sets).
-    elements: BTreeMap<String, Option<String>>,
-}
-
-fn lb_chain(n: u32) -> String {
-    format!("lb-{n}")
-}
-fn nodeport_lb_chain(n: u32) -> String {
-    format!("nodeport-lb-{n}")
-}
-fn vip_text(v: &Vip) -> String {
-    format!("{} . {} . {}", v.0, v.1.nft(), v.2)
-}
-fn np_text(k: &NodePortKey) -> String {
-    format!("{} . {}", k.0.nft(), k.1)
-}
-fn dest_text(d: &(Ipv4Addr, u16)) -> String {
-    format!("{} . {}", d.0, d.1)
-}
-
-fn chains(r: &Ruleset) -> BTreeMap<String, Chain> {
-    let mut c = BTreeMap::new();
-    let mut base = |name: &str, spec: &'static str, rule: &str| {
-        c.insert(
-            name.to_string(),
-            Chain {
-                base: Some(spec),
-                rules: vec![rule.to_string()],
-            },
-        );
-    };
-    base(
-        "nat-prerouting",
-        "type nat hook prerouting priority dstnat; policy accept;",
-        "jump services",
-    );
-    base(
-        "nat-output",
-        "type nat hook output priority -100; policy accept;",
-        "jump services",
-    );
-    base(
-        "nat-postrouting",
-        "type nat hook postrouting priority srcnat; policy accept;",
-        "jump masquerading",
-    );
-    for hook in ["input", "forward", "output"] {
-        let spec: &'static str = match hook {
-            "input" => "type filter hook input priority -10; policy accept;",
-            "forward" => "type filter hook forward priority -10; policy accept;",
-            _ => "type filter hook output priority -10; policy accept;",
-        };
-        base(
-            &format!("filter-{hook}"),
-            spec,
-            "ct state new jump endpoints-check",
-        );
+    /// The endpoints a sticky entry for `dest` may point at (both endpoint views).
+    fn affinity_backends(&self, dest: &Dest) -> BTreeSet<Backend> {
+        self.cluster
+            .get(dest)
+            .into_iter()
+            .chain(self.local.get(dest))
+            .flatten()
+            .copied()
+            .collect()
     }
-    let mut plain = |name: &str, rules: Vec<String>| {
-        c.insert(name.to_string(), Chain { base: None, rules });
-    };
-    plain(
-        "services",
-        vec![
-            "ip daddr . meta l4proto . th dport vmap @service-ips".into(),
-            "fib daddr type local meta l4proto . th dport vmap @nodeport-ips".into(),
-        ],
-    );
-    plain(
-        "masquerading",
-        vec![
-            format!(
-                "meta mark & {m:#x} == {m:#x} meta mark set meta mark ^ {m:#x} masquerade fully-random",
-                m = MASQUERADE_MARK
-            ),
-            "ct status dnat ip saddr . ip daddr @hairpin masquerade fully-random".into(),
-        ],
-    );
-    plain(
-        "endpoints-check",
-        vec![
-            "ip daddr . meta l4proto . th dport @no-endpoints goto reject-chain".into(),
-            "fib daddr type local meta l4proto . th dport @no-endpoint-nodeports goto reject-chain"
-                .into(),
-        ],
-    );
-    plain(
-        "reject-chain",
-        vec![
-            "meta l4proto tcp reject with tcp reset".into(),
-            "reject".into(),
-        ],
-    );
-    for &n in r.backends.keys() {
-        plain(
-            &lb_chain(n),
-            vec![
-                format!(
-                    "ip saddr != {} meta mark set meta mark | {:#x}",
-                    r.cluster_cidr, MASQUERADE_MARK
-                ),
-                format!(
-                    "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod {n} map @backends-{n}"
-                ),
-            ],
-        );
-    }
-    for &n in r.nodeport_backends.keys() {
-        plain(
-            &nodeport_lb_chain(n),
-            vec![
-                format!("meta mark set meta mark | {MASQUERADE_MARK:#x}"),
-                format!(
-                    "dnat ip to meta l4proto . th dport . numgen random mod {n} map @nodeport-backends-{n}"
-                ),
-            ],
-        );
-    }
-    c
-}
-
-fn collections(r: &Ruleset) -> BTreeMap<String, Collection> {
-    let mut c = BTreeMap::new();
-    let mut add = |name: String, map: bool, spec: String, elements| {
-        c.insert(
-            name,
-            Collection {
-                map,
-                spec,
-                elements,
-            },
-        );
-    };
-    add(
-        "service-ips".into(),
-        true,
-        "type ipv4_addr . inet_proto . inet_service : verdict".into(),
-        r.service_ips
-            .iter()
-            .map(|(v, n)| (vip_text(v), Some(format!("goto {}", lb_chain(*n)))))
-            .collect(),
-    );
-    add(
-        "nodeport-ips".into(),
-        true,
-        "type inet_proto . inet_service : verdict".into(),
-        r.nodeports
-            .iter()
-            .map(|(k, n)| (np_text(k), Some(format!("goto {}", nodeport_lb_chain(*n)))))
-            .collect(),
-    );
-    add(
-        "no-endpoints".into(),
-        false,
-        "type ipv4_addr . inet_proto . inet_service".into(),
-        r.no_endpoints.iter().map(|v| (vip_text(v), None)).collect(),
-    );
-    add(
-        "no-endpoint-nodeports".into(),
-        false,
-        "type inet_proto . inet_service".into(),
-        r.no_endpoint_nodeports
-            .iter()
-            .map(|k| (np_text(k), None))
-            .collect(),
-    );
-    add(
-        "hairpin".into(),
-        false,
-        "type ipv4_addr . ipv4_addr".into(),
-        r.hairpin
-            .iter()
-            .map(|ip| (format!("{ip} . {ip}"), None))
-            .collect(),
-    );
-    for (n, m) in &r.backends {
-        add(
-            format!("backends-{n}"),
-            true,
-            format!(
-                "typeof ip daddr . meta l4proto . th dport . numgen random mod {n} : ip daddr . th dport"
-            ),
-            m.iter()
-                .map(|((v, i), d)| (format!("{} . {i}", vip_text(v)), Some(dest_text(d))))
-                .collect(),
-        );
-    }
-    for (n, m) in &r.nodeport_backends {
-        add(
-            format!("nodeport-backends-{n}"),
-            true,
-            format!("typeof meta l4proto . th dport . numgen random mod {n} : ip daddr . th dport"),
-            m.iter()
-                .map(|((k, i), d)| (format!("{} . {i}", np_text(k)), Some(dest_text(d))))
-                .collect(),
-        );
-    }
-    c
-}
-
-// ---------------------------------------------------------------------------------------
-// Transactions.
-
-/// One command of an `nft -f` transaction on table `ip knet-proxy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// `add table` (makes a following `delete table` safe when the table is absent).
-    AddTable,
-    /// `delete table`.
-    DeleteTable,
-    /// `add chain` (empty; base chains with their hook).
-    AddChain {
-        /// Chain name.
-        name: String,
-        /// Base-chain spec, e.g. `type nat hook prerouting priority dstnat; policy accept;`.
-        base: Option<String>,
-    },
-    /// `add set` / `add map`.
-    AddCollection {
-        /// Set or map name.
-        name: String,
-        /// A map (else a set).
-        map: bool,
-        /// `type ...` / `typeof ...`.
-        spec: String,
-    },
-    /// `add rule`.
-    AddRule {
-        /// Chain name.
-        chain: String,
-        /// Rule text.
-        rule: String,
-    },
-    /// `delete element` (keys only).
-    DeleteElements {
-        /// Set or map name.
-        collection: String,
-        /// Element keys.
-        keys: Vec<String>,
-    },
-    /// `add element`.
-    AddElements {
-        /// Set or map name.
-        collection: String,
-        /// Element key and, for maps, value.
-        elements: Vec<(String, Option<String>)>,
-    },
-    /// `flush chain`.
-    FlushChain {
-        /// Chain name.
-        name: String,
-    },
-    /// `delete chain`.
-    DeleteChain {
-        /// Chain name.
-        name: String,
-    },
-    /// `delete set` / `delete map`.
-    DeleteCollection {
-        /// Set or map name.
-        name: String,
-        /// A map (else a set).
-        map: bool,
-    },
-}
-
-/// An ordered list of commands, applied atomically by one `nft -f`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Transaction {
-    /// True when this transaction recreates the whole table.
-    pub full: bool,
-    /// The commands, in order.
-    pub ops: Vec<Op>,
-}
-
-fn kind(map: bool) -> &'static str {
-    if map { "map" } else { "set" }
-}
-
-fn element_text(k: &str, v: &Option<String>) -> String {
-    match v {
-        Some(v) => format!("{k} : {v}"),
-        None => k.to_string(),
-    }
-}
-
-impl Transaction {
-    /// Renders the `nft -f` script.
-    pub fn render(&self) -> String {
-        let t = format!("ip {TABLE}");
-        let mut s = String::new();
-        for op in &self.ops {
-            // Writing to a String cannot fail.
-            let _ = match op {
-                Op::AddTable => writeln!(s, "add table {t}"),
-                Op::DeleteTable => writeln!(s, "delete table {t}"),
-                Op::AddChain {
-                    name,
-                    base: Some(b),
-                } => writeln!(s, "add chain {t} {name} {{ {b} }}"),
-                Op::AddChain { name, base: None } => writeln!(s, "add chain {t} {name}"),
-                Op::AddCollection { name, map, spec } => {
-                    writeln!(s, "add {} {t} {name} {{ {spec}; }}", kind(*map))
-                }
-                Op::AddRule { chain, rule } => writeln!(s, "add rule {t} {chain} {rule}"),
-                Op::DeleteElements { collection, keys } => {
-                    writeln!(
-                        s,
-                        "delete element {t} {collection} {{ {} }}",
-                        keys.join(", ")
-                    )
-                }
-                Op::AddElements {
-                    collection,
-                    elements,
-                } => {
-                    let e: Vec<String> = elements.iter().map(|(k, v)| element_text(k, v)).collect();
-                    writeln!(s, "add element {t} {collection} {{ {} }}", e.join(", "))
-                }
-                Op::FlushChain { name } => writeln!(s, "flush chain {t} {name}"),
-                Op::DeleteChain { name } => writeln!(s, "delete chain {t} {name}"),
-                Op::DeleteCollection { name, map } => {
-                    writeln!(s, "delete {} {t} {name}", kind(*map))
-                }
-            };
-        }
-        s
-    }
-}
-
-/// Largest number of elements written in one `add/delete element` command.
-const ELEMENT_BATCH: usize = 1000;
-
-fn push_elements(ops: &mut Vec<Op>, collection: &str, elements: Vec<(String, Option<String>)>) {
-    for chunk in elements.chunks(ELEMENT_BATCH) {
-        ops.push(Op::AddElements {
-            collection: collection.to_string(),
-            elements: chunk.to_vec(),
-        });
-    }
-}
-
-fn push_deletes(ops: &mut Vec<Op>, collection: &str, keys: Vec<String>) {
-    for chunk in keys.chunks(ELEMENT_BATCH) {
-        ops.push(Op::DeleteElements {
-            collection: collection.to_string(),
-            keys: chunk.to_vec(),
-        });
-    }
-}
-
-/// The transaction that (re)creates the whole table: `add table; delete table;` then every
-/// chain, set/map, element and rule. Deleting rather than flushing the table also removes
-/// `lb-<n>` chains and maps that are no longer used.
-pub fn full_transaction(r: &Ruleset) -> Transaction {
-    let chains = chains(r);
-    let cols = collections(r);
-    let mut ops = vec![Op::AddTable, Op::DeleteTable, Op::AddTable];
-    // Chains first (verdict-map elements name them), then maps (rules name them).
-    for (name, c) in &chains {
-        ops.push(Op::AddChain {
-            name: name.clone(),
-            base: c.base.map(str::to_string),
-        });
-    }
-    for (name, c) in &cols {
-        ops.push(Op::AddCollection {
-            name: name.clone(),
-            map: c.map,
-            spec: c.spec.clone(),
-        });
-    }
-    for (name, c) in &cols {
-        push_elements(
-            &mut ops,
-            name,
-            c.elements
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        );
-    }
-    for (name, c) in &chains {
-        for rule in &c.rules {
-            ops.push(Op::AddRule {
-                chain: name.clone(),
-                rule: rule.clone(),
-            });
-        }
-    }
-    Transaction { full: true, ops }
-}
-
-/// The smallest transaction turning `old` into `new`: element adds and deletes, plus the
-/// `lb-<n>` chain and `backends-<n>` map when an endpoint count `n` appears or disappears.
-/// Falls back to [`full_transaction`] when a fixed rule changed (the cluster CIDR).
-pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
-    let (oc, nc) = (chains(old), chains(new));
-    let (os, ns) = (collections(old), collections(new));
-    let changed_chain = nc.iter().any(|(n, c)| oc.get(n).is_some_and(|o| o != c));
-    let changed_spec = ns.iter().any(|(n, c)| {
-        os.get(n)
-            .is_some_and(|o| o.spec != c.spec || o.map != c.map)
-    });
-    if changed_chain || changed_spec {
-        return full_transaction(new);
-    }
-    let mut ops = Vec::new();
-    let new_chains: Vec<(&String, &Chain)> =
-        nc.iter().filter(|(n, _)| !oc.contains_key(*n)).collect();
-    for (name, c) in &new_chains {
-        ops.push(Op::AddChain {
-            name: (*name).clone(),
-            base: c.base.map(str::to_string),
-        });
-    }
-    for (name, c) in ns.iter().filter(|(n, _)| !os.contains_key(*n)) {
-        ops.push(Op::AddCollection {
-            name: name.clone(),
-            map: c.map,
-            spec: c.spec.clone(),
-        });
-    }
-    for (name, c) in &new_chains {
-        for rule in &c.rules {
-            ops.push(Op::AddRule {
-                chain: (*name).clone(),
-                rule: rule.clone(),
-            });
-        }
-    }
-    // Deletes before adds: a changed map value is a delete plus an add.
-    for (name, o) in &os {
-        if let Some(n) = ns.get(name) {
-            let keys: Vec<String> = o
-                .elements
-                .iter()
-                .filter(|(k, v)| n.elements.get(*k) != Some(*v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            push_deletes(&mut ops, name, keys);
-        }
-    }
-    for (name, n) in &ns {
-        let old_elements = os.get(name).map(|o| &o.elements);
-        let adds: Vec<(String, Option<String>)> = n
-            .elements
-            .iter()
-            .filter(|(k, v)| old_elements.and_then(|o| o.get(*k)) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        push_elements(&mut ops, name, adds);
-    }
-    for name in oc.keys().filter(|n| !nc.contains_key(*n)) {
-        ops.push(Op::FlushChain { name: name.clone() });
-        ops.push(Op::DeleteChain { name: name.clone() });
-    }
-    for (name, c) in os.iter().filter(|(n, _)| !ns.contains_key(*n)) {
-        ops.push(Op::DeleteCollection {
-            name: name.clone(),
-            map: c.map,
-        });
-    }
-    Transaction { full: false, ops }
-}
-
-/// An `nft -f` script creating the whole table.
-pub fn render_full(r: &Ruleset) -> String {
-    full_transaction(r).render()
-}
-
-/// An `nft -f` transaction changing only what differs between `old` and `new`.
-pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
-    transaction(old, new).render()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -768,59 +584,139 @@ pub enum Verdict {
     /// Destination rewritten; `masquerade` says whether the source is rewritten too.
     Dnat {
         /// New destination.
-        to: (Ipv4Addr, u16),
+        to: Backend,
         /// Source NAT in postrouting.
         masquerade: bool,
     },
-    /// Refused (TCP reset, or ICMP port unreachable).
+    /// Refused (TCP reset, or ICMP port unreachable): the Service has no endpoints.
     Reject,
+    /// Silently dropped: a traffic policy Local without a local endpoint, or a sticky
+    /// endpoint that is gone (its entry is removed, so the client's retry is balanced again).
+    Drop,
     /// Not a Service: the table lets it pass untouched.
     Accept,
 }
 
-/// Evaluates `r` the way the kernel evaluates the rendered rules for `pkt`:
-/// nat prerouting (`services`), then postrouting (`masquerading`) after a DNAT, else the
-/// filter hooks (`endpoints-check`). `fib daddr type local` is modelled by the node IPs.
+/// The kernel's `affinity` dynamic map, for [`trace_with`]: `client . dest -> endpoint` with
+/// an expiry, on a clock that tests move with [`AffinityTable::advance`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AffinityTable {
+    now: u64,
+    entries: BTreeMap<(Ipv4Addr, Dest), (Backend, u64)>,
+}
+
+impl AffinityTable {
+    /// An empty table at time 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `secs` seconds.
+    pub fn advance(&mut self, secs: u64) {
+        self.now = self.now.saturating_add(secs);
+    }
+
+    /// The live entry for `client . dest`.
+    pub fn get(&self, client: Ipv4Addr, dest: Dest) -> Option<Backend> {
+        self.entries
+            .get(&(client, dest))
+            .filter(|(_, expires)| *expires > self.now)
+            .map(|(b, _)| *b)
+    }
+
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        self.entries.values().filter(|(_, e)| *e > self.now).count()
+    }
+
+    /// True when no entry is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn update(&mut self, client: Ipv4Addr, dest: Dest, to: Backend, timeout: u32) {
+        let expires = self.now.saturating_add(u64::from(timeout));
+        self.entries.insert((client, dest), (to, expires));
+    }
+
+    fn remove(&mut self, client: Ipv4Addr, dest: Dest) {
+        self.entries.remove(&(client, dest));
+    }
+}
+
+/// Evaluates `r` for `pkt` the way the kernel evaluates the rendered rules, with no sticky
+/// entries (see [`trace_with`]).
 pub fn trace(r: &Ruleset, pkt: &Packet) -> Verdict {
-    let mut mark = 0u32;
-    let vip = (pkt.dst, pkt.proto, pkt.dport);
-    let local = r.node_ips.contains(&pkt.dst);
-    // services: the first vmap hit is a goto, so the second rule is not reached.
-    let dnat = if let Some(&n) = r.service_ips.get(&vip) {
-        if !r.cluster_cidr.contains(&pkt.src) {
-            mark |= MASQUERADE_MARK;
+    trace_with(r, pkt, &mut AffinityTable::new())
+}
+
+/// Evaluates `r` for `pkt` the way the kernel evaluates the rendered rules: nat
+/// (`services` and the policy chains), then the filter hooks (`endpoints-check` for packets
+/// not DNATed, `affinity-check` for DNATed ones, which reads and writes `affinity`), then
+/// postrouting (`masquerading`). `fib saddr type local` is modelled by the node IPs.
+pub fn trace_with(r: &Ruleset, pkt: &Packet, affinity: &mut AffinityTable) -> Verdict {
+    let dest = (pkt.dst, pkt.proto, pkt.dport);
+    let from_pod = r.cluster_cidr.contains(&pkt.src);
+    let from_node = r.node_ips.contains(&pkt.src);
+    let mut mark = false;
+    // services: dest vmap @service-ips, then the policy chain.
+    let view = match r.routes.get(&dest) {
+        None => None,
+        Some(Route::ClusterIp { local }) => {
+            mark |= !from_pod;
+            Some(if *local { &r.local } else { &r.cluster })
         }
-        r.backends
-            .get(&n)
-            .and_then(|m| m.get(&(vip, pkt.random % n)))
-            .copied()
-    } else if let Some(&n) = local
-        .then(|| r.nodeports.get(&(pkt.proto, pkt.dport)))
-        .flatten()
-    {
-        mark |= MASQUERADE_MARK;
-        r.nodeport_backends
-            .get(&n)
-            .and_then(|m| m.get(&((pkt.proto, pkt.dport), pkt.random % n)))
-            .copied()
-    } else {
-        None
+        Some(Route::External) => {
+            mark = true;
+            Some(&r.cluster)
+        }
+        Some(Route::ExternalLocal) => {
+            if from_pod {
+                Some(&r.cluster)
+            } else if from_node {
+                mark = true;
+                Some(&r.cluster)
+            } else {
+                Some(&r.local)
+            }
+        }
     };
-    if let Some(to) = dnat {
-        // masquerading: the mark, or ct status dnat with saddr . daddr in @hairpin.
-        let hairpin = pkt.src == to.0 && r.hairpin.contains(&to.0);
-        return Verdict::Dnat {
-            to,
-            masquerade: mark & MASQUERADE_MARK != 0 || hairpin,
+    // cluster-endpoints / local-endpoints: the sticky entry first, else lb-<n>.
+    let dnat = view.and_then(|v| {
+        let sticky = r
+            .affinity
+            .contains_key(&dest)
+            .then(|| affinity.get(pkt.src, dest))
+            .flatten();
+        sticky.or_else(|| {
+            let eps = v.get(&dest)?;
+            let n = u32::try_from(eps.len()).ok()?;
+            let i = usize::try_from(pkt.random.checked_rem(n)?).ok()?;
+            eps.get(i).copied()
+        })
+    });
+    let Some(to) = dnat else {
+        // filter hooks, ct state new: endpoints-check.
+        return match r.no_endpoints.get(&dest) {
+            Some(NoEndpoints::Reject) => Verdict::Reject,
+            Some(NoEndpoints::Drop) => Verdict::Drop,
+            None => Verdict::Accept,
         };
+    };
+    // filter hooks, ct status dnat: affinity-check.
+    if let Some(&timeout) = r.affinity.get(&dest) {
+        if !r.affinity_backends(&dest).contains(&to) {
+            affinity.remove(pkt.src, dest);
+            return Verdict::Drop;
+        }
+        affinity.update(pkt.src, dest, to, timeout);
     }
-    // filter hooks, ct state new: endpoints-check.
-    if r.no_endpoints.contains(&vip)
-        || (local && r.no_endpoint_nodeports.contains(&(pkt.proto, pkt.dport)))
-    {
-        return Verdict::Reject;
+    // masquerading: the mark, or ct status dnat with saddr . daddr in @hairpin.
+    let hairpin = pkt.src == to.0 && r.hairpin.contains(&to.0);
+    Verdict::Dnat {
+        to,
+        masquerade: mark || hairpin,
     }
-    Verdict::Accept
 }
 
 #[cfg(test)]

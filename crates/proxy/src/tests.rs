@@ -1,41 +1,44 @@
 use super::*;
+use crate::nft::{Chain, Collection, chains, collections, element_text};
 
 const CIDR: &str = "10.244.0.0/16";
 const NODE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const POD: &str = "10.244.9.9";
+const OUTSIDE: &str = "203.0.113.5";
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().expect("test address")
 }
 
 fn ep(a: &str, port: u16) -> Endpoint {
+    Endpoint::new(ip(a), port)
+}
+
+fn local_ep(a: &str, port: u16) -> Endpoint {
     Endpoint {
-        ip: ip(a),
-        port,
-        ready: true,
-        local: false,
+        local: true,
+        ..ep(a, port)
     }
 }
 
 fn mk_service(name: &str, cluster_ip: &str, node_port: Option<u16>) -> ServicePort {
     ServicePort {
-        cluster_ip: ip(cluster_ip),
-        port: 80,
-        protocol: Protocol::Tcp,
         node_port,
-        session_affinity_timeout: None,
-        service: format!("default/{name}:http"),
+        ..ServicePort::cluster_ip(
+            format!("default/{name}:http"),
+            ip(cluster_ip),
+            80,
+            Protocol::Tcp,
+        )
     }
 }
 
 fn mk_snapshot(services: Vec<(ServicePort, Vec<Endpoint>)>) -> Snapshot {
-    Snapshot {
-        services: services
-            .into_iter()
-            .map(|(sp, eps)| (ServicePortKey(sp.service.clone()), (sp, eps)))
-            .collect(),
-        cluster_cidr: CIDR.parse().expect("cidr"),
-        node_ips: vec![NODE],
+    let mut s = Snapshot::new(CIDR.parse().expect("cidr"), vec![NODE]);
+    for (sp, eps) in services {
+        s.insert(sp, eps);
     }
+    s
 }
 
 fn pkt(src: &str, dst: Ipv4Addr, dport: u16, random: u32) -> Packet {
@@ -46,6 +49,24 @@ fn pkt(src: &str, dst: Ipv4Addr, dport: u16, random: u32) -> Packet {
         dport,
         random,
     }
+}
+
+fn dnat(to: &str, port: u16, masquerade: bool) -> Verdict {
+    Verdict::Dnat {
+        to: (ip(to), port),
+        masquerade,
+    }
+}
+
+/// Where `count` new connections from `src` to `dst:dport` go, one per `numgen` value.
+fn spread(r: &Ruleset, src: &str, dst: Ipv4Addr, dport: u16, count: u32) -> BTreeMap<Verdict, u32> {
+    let mut seen = BTreeMap::new();
+    for random in 0..count {
+        *seen
+            .entry(trace(r, &pkt(src, dst, dport, random)))
+            .or_insert(0) += 1;
+    }
+    seen
 }
 
 fn three() -> Snapshot {
@@ -64,6 +85,22 @@ fn three() -> Snapshot {
         ),
         (mk_service("empty", "10.96.0.40", Some(30040)), vec![]),
     ])
+}
+
+/// A LoadBalancer Service at 198.51.100.7 (and externalIP 198.51.100.8) with node port 30090:
+/// endpoints 10.244.0.5 (on this node), 10.244.2.6 and 10.244.3.7 (elsewhere).
+fn lb(policy: TrafficPolicy, local_endpoint: bool) -> Snapshot {
+    let sp = ServicePort {
+        load_balancer_ips: vec![ip("198.51.100.7")],
+        external_ips: vec![ip("198.51.100.8")],
+        external_traffic_policy: policy,
+        ..mk_service("lb", "10.96.0.50", Some(30090))
+    };
+    let mut eps = vec![ep("10.244.2.6", 8080), ep("10.244.3.7", 8080)];
+    if local_endpoint {
+        eps.push(local_ep("10.244.0.5", 8080));
+    }
+    mk_snapshot(vec![(sp, eps)])
 }
 
 /// Applies a transaction to the rendering model, the way nft would.
@@ -133,6 +170,13 @@ fn apply(
     (cols, chs)
 }
 
+fn assert_applies(old: &Ruleset, new: &Ruleset) -> Transaction {
+    let tx = transaction(old, new);
+    let (cols, chs) = apply(collections(old), chains(old), &tx);
+    assert_eq!((cols, chs), (collections(new), chains(new)));
+    tx
+}
+
 fn element_ops(tx: &Transaction) -> Vec<String> {
     tx.ops
         .iter()
@@ -146,32 +190,46 @@ fn element_ops(tx: &Transaction) -> Vec<String> {
         .collect()
 }
 
+// --- cluster IPs ------------------------------------------------------------------------
+
 #[test]
-fn a_three_endpoint_cluster_ip_spreads_over_all_endpoints() {
+fn a_three_endpoint_cluster_ip_spreads_exactly_over_all_endpoints_without_masquerading_pods() {
     let r = compute(&three());
-    let mut seen = BTreeMap::new();
-    for random in 0..300u32 {
-        match trace(&r, &pkt("10.244.9.9", ip("10.96.0.20"), 80, random)) {
-            Verdict::Dnat {
-                to,
-                masquerade: false,
-            } => *seen.entry(to).or_insert(0) += 1,
-            v => panic!("unexpected {v:?}"),
-        }
-    }
-    let want: BTreeMap<_, _> = [
-        ("10.244.1.2", 100),
-        ("10.244.2.3", 100),
-        ("10.244.3.4", 100),
-    ]
-    .into_iter()
-    .map(|(a, c)| ((ip(a), 8080), c))
-    .collect();
-    assert_eq!(seen, want, "balance must be exact");
+    let want: BTreeMap<_, _> = ["10.244.1.2", "10.244.2.3", "10.244.3.4"]
+        .into_iter()
+        .map(|a| (dnat(a, 8080, false), 100))
+        .collect();
+    assert_eq!(spread(&r, POD, ip("10.96.0.20"), 80, 300), want);
 }
 
 #[test]
-fn a_service_without_ready_endpoints_is_rejected() {
+fn traffic_from_the_node_or_outside_the_cluster_cidr_to_a_cluster_ip_is_masqueraded() {
+    let r = compute(&three());
+    for src in ["192.0.2.10", OUTSIDE] {
+        assert_eq!(
+            trace(&r, &pkt(src, ip("10.96.0.30"), 80, 0)),
+            dnat("10.244.1.9", 5432, true),
+            "from {src}"
+        );
+    }
+}
+
+#[test]
+fn a_pod_reaching_itself_through_its_service_is_masqueraded() {
+    let r = compute(&three());
+    assert_eq!(
+        trace(&r, &pkt("10.244.1.9", ip("10.96.0.30"), 80, 7)),
+        dnat("10.244.1.9", 5432, true)
+    );
+    // Another pod of the same Service reaching it is not.
+    assert_eq!(
+        trace(&r, &pkt("10.244.1.2", ip("10.96.0.30"), 80, 7)),
+        dnat("10.244.1.9", 5432, false)
+    );
+}
+
+#[test]
+fn a_service_without_ready_endpoints_is_rejected_on_every_destination() {
     let mut s = three();
     for (_, eps) in s.services.values_mut() {
         for e in eps.iter_mut() {
@@ -180,58 +238,49 @@ fn a_service_without_ready_endpoints_is_rejected() {
     }
     let r = compute(&s);
     assert_eq!(
-        trace(&r, &pkt("10.244.9.9", ip("10.96.0.20"), 80, 0)),
+        trace(&r, &pkt(POD, ip("10.96.0.20"), 80, 0)),
         Verdict::Reject
     );
     assert_eq!(
-        trace(&r, &pkt("10.244.9.9", ip("10.96.0.40"), 80, 0)),
+        trace(&r, &pkt(POD, ip("10.96.0.40"), 80, 0)),
         Verdict::Reject
     );
+    assert_eq!(trace(&r, &pkt(OUTSIDE, NODE, 30040, 0)), Verdict::Reject);
+    assert_eq!(trace(&r, &pkt(OUTSIDE, NODE, 30080, 0)), Verdict::Reject);
+}
+
+#[test]
+fn serving_terminating_endpoints_are_used_only_when_none_is_ready() {
+    let terminating = |a: &str, serving: bool| Endpoint {
+        ready: false,
+        serving,
+        terminating: true,
+        ..ep(a, 8080)
+    };
+    let sp = mk_service("web", "10.96.0.20", None);
+    let with_ready = mk_snapshot(vec![(
+        sp.clone(),
+        vec![ep("10.244.1.2", 8080), terminating("10.244.1.3", true)],
+    )]);
     assert_eq!(
-        trace(&r, &pkt("203.0.113.5", NODE, 30040, 0)),
+        spread(&compute(&with_ready), POD, ip("10.96.0.20"), 80, 10),
+        BTreeMap::from([(dnat("10.244.1.2", 8080, false), 10)])
+    );
+    let only_terminating = mk_snapshot(vec![(
+        sp.clone(),
+        vec![
+            terminating("10.244.1.3", true),
+            terminating("10.244.1.4", false),
+        ],
+    )]);
+    assert_eq!(
+        spread(&compute(&only_terminating), POD, ip("10.96.0.20"), 80, 10),
+        BTreeMap::from([(dnat("10.244.1.3", 8080, false), 10)])
+    );
+    let not_serving = mk_snapshot(vec![(sp, vec![terminating("10.244.1.4", false)])]);
+    assert_eq!(
+        trace(&compute(&not_serving), &pkt(POD, ip("10.96.0.20"), 80, 0)),
         Verdict::Reject
-    );
-}
-
-#[test]
-fn a_pod_reaching_itself_through_its_service_is_masqueraded() {
-    let r = compute(&three());
-    assert_eq!(
-        trace(&r, &pkt("10.244.1.9", ip("10.96.0.30"), 80, 7)),
-        Verdict::Dnat {
-            to: (ip("10.244.1.9"), 5432),
-            masquerade: true
-        }
-    );
-}
-
-#[test]
-fn traffic_from_outside_the_cluster_cidr_is_masqueraded() {
-    let r = compute(&three());
-    assert_eq!(
-        trace(&r, &pkt("192.0.2.10", ip("10.96.0.30"), 80, 0)),
-        Verdict::Dnat {
-            to: (ip("10.244.1.9"), 5432),
-            masquerade: true
-        }
-    );
-}
-
-#[test]
-fn a_node_port_on_a_node_ip_is_dnatted_to_an_endpoint() {
-    let r = compute(&three());
-    let v = trace(&r, &pkt("203.0.113.5", NODE, 30080, 1));
-    assert_eq!(
-        v,
-        Verdict::Dnat {
-            to: (ip("10.244.2.3"), 8080),
-            masquerade: true
-        }
-    );
-    // Not a node address: not a NodePort.
-    assert_eq!(
-        trace(&r, &pkt("203.0.113.5", ip("198.51.100.1"), 30080, 1)),
-        Verdict::Accept
     );
 }
 
@@ -248,14 +297,289 @@ fn other_traffic_is_accepted_untouched() {
     );
 }
 
+// --- internalTrafficPolicy ----------------------------------------------------------------
+
+#[test]
+fn internal_traffic_policy_local_uses_only_this_nodes_endpoints_and_drops_without_one() {
+    let sp = ServicePort {
+        internal_traffic_policy: TrafficPolicy::Local,
+        ..mk_service("web", "10.96.0.20", None)
+    };
+    let s = mk_snapshot(vec![(
+        sp.clone(),
+        vec![
+            ep("10.244.2.3", 8080),
+            local_ep("10.244.0.4", 8080),
+            local_ep("10.244.0.5", 8080),
+        ],
+    )]);
+    let want: BTreeMap<_, _> = ["10.244.0.4", "10.244.0.5"]
+        .into_iter()
+        .map(|a| (dnat(a, 8080, false), 5))
+        .collect();
+    assert_eq!(spread(&compute(&s), POD, ip("10.96.0.20"), 80, 10), want);
+
+    let remote_only = mk_snapshot(vec![(sp.clone(), vec![ep("10.244.2.3", 8080)])]);
+    assert_eq!(
+        trace(&compute(&remote_only), &pkt(POD, ip("10.96.0.20"), 80, 0)),
+        Verdict::Drop
+    );
+    let none = mk_snapshot(vec![(sp, vec![])]);
+    assert_eq!(
+        trace(&compute(&none), &pkt(POD, ip("10.96.0.20"), 80, 0)),
+        Verdict::Reject
+    );
+}
+
+// --- node ports, LoadBalancer IPs, external IPs -------------------------------------------
+
+#[test]
+fn a_node_port_on_a_node_ip_is_dnatted_to_an_endpoint_and_masqueraded() {
+    let r = compute(&three());
+    assert_eq!(
+        trace(&r, &pkt(OUTSIDE, NODE, 30080, 1)),
+        dnat("10.244.2.3", 8080, true)
+    );
+    // Not a node address: not a NodePort.
+    assert_eq!(
+        trace(&r, &pkt(OUTSIDE, ip("198.51.100.1"), 30080, 1)),
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn load_balancer_and_external_ips_with_policy_cluster_balance_over_all_endpoints_masqueraded() {
+    let r = compute(&lb(TrafficPolicy::Cluster, true));
+    let want: BTreeMap<_, _> = ["10.244.0.5", "10.244.2.6", "10.244.3.7"]
+        .into_iter()
+        .map(|a| (dnat(a, 8080, true), 2))
+        .collect();
+    for dst in ["198.51.100.7", "198.51.100.8"] {
+        assert_eq!(spread(&r, OUTSIDE, ip(dst), 80, 6), want, "{dst}");
+    }
+    assert_eq!(spread(&r, OUTSIDE, NODE, 30090, 6), want);
+    // The LB IP only answers on the Service's port.
+    assert_eq!(
+        trace(&r, &pkt(OUTSIDE, ip("198.51.100.7"), 30090, 0)),
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn external_traffic_policy_local_keeps_the_client_address_and_uses_only_local_endpoints() {
+    let r = compute(&lb(TrafficPolicy::Local, true));
+    for (dst, port) in [
+        (ip("198.51.100.7"), 80),
+        (ip("198.51.100.8"), 80),
+        (NODE, 30090),
+    ] {
+        assert_eq!(
+            spread(&r, OUTSIDE, dst, port, 5),
+            BTreeMap::from([(dnat("10.244.0.5", 8080, false), 5)]),
+            "{dst}:{port}"
+        );
+    }
+}
+
+#[test]
+fn external_traffic_policy_local_without_a_local_endpoint_drops_external_clients() {
+    let r = compute(&lb(TrafficPolicy::Local, false));
+    assert_eq!(
+        trace(&r, &pkt(OUTSIDE, ip("198.51.100.7"), 80, 0)),
+        Verdict::Drop
+    );
+    assert_eq!(trace(&r, &pkt(OUTSIDE, NODE, 30090, 0)), Verdict::Drop);
+    // The cluster IP is not subject to the external policy.
+    assert_eq!(
+        trace(&r, &pkt(POD, ip("10.96.0.50"), 80, 0)),
+        dnat("10.244.2.6", 8080, false)
+    );
+}
+
+#[test]
+fn pods_and_the_node_reaching_a_local_policy_load_balancer_ip_short_circuit_to_all_endpoints() {
+    for local_endpoint in [true, false] {
+        let r = compute(&lb(TrafficPolicy::Local, local_endpoint));
+        let targets = |src: &str| {
+            spread(&r, src, ip("198.51.100.7"), 80, 6)
+                .into_keys()
+                .collect::<Vec<_>>()
+        };
+        let mut all = vec!["10.244.2.6", "10.244.3.7"];
+        if local_endpoint {
+            all.insert(0, "10.244.0.5");
+        }
+        // Pods keep their address; the node is masqueraded (its source would be the LB IP).
+        let from_pod: Vec<_> = all.iter().map(|a| dnat(a, 8080, false)).collect();
+        let from_node: Vec<_> = all.iter().map(|a| dnat(a, 8080, true)).collect();
+        assert_eq!(targets(POD), from_pod, "local endpoint: {local_endpoint}");
+        assert_eq!(targets("192.0.2.10"), from_node);
+    }
+}
+
+#[test]
+fn a_load_balancer_ip_without_any_endpoint_is_rejected_whatever_the_policy() {
+    for policy in [TrafficPolicy::Cluster, TrafficPolicy::Local] {
+        let mut s = lb(policy, true);
+        for (_, eps) in s.services.values_mut() {
+            eps.clear();
+        }
+        let r = compute(&s);
+        for src in [OUTSIDE, POD] {
+            assert_eq!(
+                trace(&r, &pkt(src, ip("198.51.100.7"), 80, 0)),
+                Verdict::Reject
+            );
+        }
+    }
+}
+
+// --- session affinity ----------------------------------------------------------------------
+
+fn sticky(timeout: u32) -> Snapshot {
+    let mut s = three();
+    for (sp, _) in s.services.values_mut() {
+        sp.session_affinity_timeout = Some(timeout);
+    }
+    s
+}
+
+#[test]
+fn a_client_with_session_affinity_keeps_its_endpoint_whatever_numgen_draws() {
+    let r = compute(&sticky(DEFAULT_AFFINITY_TIMEOUT));
+    let mut table = AffinityTable::new();
+    let vip = ip("10.96.0.20");
+    let first = trace_with(&r, &pkt(POD, vip, 80, 2), &mut table);
+    assert_eq!(first, dnat("10.244.3.4", 8080, false));
+    for random in 0..30 {
+        assert_eq!(
+            trace_with(&r, &pkt(POD, vip, 80, random), &mut table),
+            first
+        );
+    }
+    // Another client is balanced on its own, and so is the same client on a node port.
+    assert_eq!(
+        trace_with(&r, &pkt("10.244.7.7", vip, 80, 0), &mut table),
+        dnat("10.244.1.2", 8080, false)
+    );
+    assert_eq!(
+        trace_with(&r, &pkt(POD, NODE, 30080, 1), &mut table),
+        dnat("10.244.2.3", 8080, true)
+    );
+    assert_eq!(table.len(), 3);
+    // Without affinity state every connection is balanced anew.
+    assert_eq!(
+        trace(&r, &pkt(POD, vip, 80, 0)),
+        dnat("10.244.1.2", 8080, false)
+    );
+}
+
+#[test]
+fn affinity_expires_after_the_services_timeout_of_inactivity() {
+    let r = compute(&sticky(60));
+    let mut table = AffinityTable::new();
+    let vip = ip("10.96.0.20");
+    let first = trace_with(&r, &pkt(POD, vip, 80, 0), &mut table);
+    // Each new connection refreshes the entry.
+    for _ in 0..5 {
+        table.advance(50);
+        assert_eq!(trace_with(&r, &pkt(POD, vip, 80, 1), &mut table), first);
+    }
+    table.advance(60);
+    assert!(table.is_empty());
+    assert_eq!(
+        trace_with(&r, &pkt(POD, vip, 80, 1), &mut table),
+        dnat("10.244.2.3", 8080, false)
+    );
+}
+
+#[test]
+fn a_sticky_client_whose_endpoint_went_away_is_dropped_once_then_balanced_again() {
+    let old = compute(&sticky(DEFAULT_AFFINITY_TIMEOUT));
+    let mut table = AffinityTable::new();
+    let vip = ip("10.96.0.20");
+    assert_eq!(
+        trace_with(&old, &pkt(POD, vip, 80, 2), &mut table),
+        dnat("10.244.3.4", 8080, false)
+    );
+    let mut s = sticky(DEFAULT_AFFINITY_TIMEOUT);
+    let key = ServicePortKey("default/web:http".into());
+    s.services.get_mut(&key).expect("web").1.pop();
+    let new = compute(&s);
+    assert_eq!(
+        trace_with(&new, &pkt(POD, vip, 80, 2), &mut table),
+        Verdict::Drop
+    );
+    assert_eq!(
+        trace_with(&new, &pkt(POD, vip, 80, 1), &mut table),
+        dnat("10.244.2.3", 8080, false)
+    );
+    assert_eq!(
+        trace_with(&new, &pkt(POD, vip, 80, 0), &mut table),
+        dnat("10.244.2.3", 8080, false)
+    );
+}
+
+// --- table shape and transactions ---------------------------------------------------------
+
+fn many(count: u32) -> Snapshot {
+    mk_snapshot(
+        (0..count)
+            .map(|i| {
+                let [_, _, a, b] = (0x0a60_0000 + i).to_be_bytes();
+                let mut sp = mk_service(
+                    &format!("s{i}"),
+                    &format!("10.96.{a}.{b}"),
+                    // The node port range holds 2768 ports.
+                    u16::try_from(i)
+                        .ok()
+                        .filter(|i| *i < 2700)
+                        .map(|i| 30000 + i),
+                );
+                // A mix of every feature, with a bounded set of parameters.
+                match i % 4 {
+                    0 => sp.session_affinity_timeout = Some(10_800),
+                    1 => {
+                        sp.load_balancer_ips = vec![ip(&format!("198.51.{a}.{b}"))];
+                        sp.external_traffic_policy = TrafficPolicy::Local;
+                    }
+                    2 => sp.internal_traffic_policy = TrafficPolicy::Local,
+                    _ => sp.external_ips = vec![ip(&format!("203.0.{a}.{b}"))],
+                }
+                let eps = (0..3)
+                    .map(|j| Endpoint {
+                        local: j == 0,
+                        ..ep(&format!("10.244.{a}.{}", (b as u32 * 3 + j) % 250), 8080)
+                    })
+                    .collect();
+                (sp, eps)
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn the_rule_and_chain_count_is_the_same_at_10_and_at_10000_services() {
+    let (small, large) = (compute(&many(10)), compute(&many(10_000)));
+    assert_eq!(
+        large.conflicts().len(),
+        0,
+        "{:?}",
+        large.conflicts().first()
+    );
+    assert_eq!(small.chain_count(), large.chain_count());
+    assert_eq!(small.rule_count(), large.rule_count());
+    assert!(large.element_count() > 50_000);
+}
+
 #[test]
 fn a_change_to_one_services_endpoints_touches_only_that_services_elements() {
-    let old_s = three();
+    let old_s = sticky(DEFAULT_AFFINITY_TIMEOUT);
     let mut new_s = old_s.clone();
     let key = ServicePortKey("default/web:http".into());
     new_s.services.get_mut(&key).expect("web").1[2] = ep("10.244.3.5", 8080);
     let (old, new) = (compute(&old_s), compute(&new_s));
-    let tx = transaction(&old, &new);
+    let tx = assert_applies(&old, &new);
     let elements = element_ops(&tx);
     assert!(!elements.is_empty());
     for e in &elements {
@@ -269,8 +593,6 @@ fn a_change_to_one_services_endpoints_touches_only_that_services_elements() {
             .iter()
             .all(|op| matches!(op, Op::AddElements { .. } | Op::DeleteElements { .. }))
     );
-    let (cols, chs) = apply(collections(&old), chains(&old), &tx);
-    assert_eq!((cols, chs), (collections(&new), chains(&new)));
     assert!(diff(&old, &new).contains("10.244.3.5 . 8080"));
 }
 
@@ -286,44 +608,77 @@ fn scaling_a_service_to_a_new_endpoint_count_adds_and_removes_its_chain_and_map(
         .1
         .push(ep("10.244.4.4", 8080));
     let (old, new) = (compute(&old_s), compute(&new_s));
-    let tx = transaction(&old, &new);
-    let (cols, chs) = apply(collections(&old), chains(&old), &tx);
-    assert_eq!((cols, chs), (collections(&new), chains(&new)));
+    assert_applies(&old, &new);
     assert!(chains(&new).contains_key("lb-4") && !chains(&new).contains_key("lb-3"));
-    let r = new;
-    let hits: BTreeSet<_> = (0..4)
-        .map(|i| trace(&r, &pkt("10.244.9.9", ip("10.96.0.20"), 80, i)))
+    assert_eq!(spread(&new, POD, ip("10.96.0.20"), 80, 4).len(), 4);
+}
+
+#[test]
+fn a_new_affinity_timeout_or_local_policy_adds_its_chains_incrementally() {
+    let old = compute(&three());
+    let mut s = three();
+    let key = ServicePortKey("default/db:http".into());
+    {
+        let (sp, eps) = s.services.get_mut(&key).expect("db");
+        sp.session_affinity_timeout = Some(60);
+        sp.internal_traffic_policy = TrafficPolicy::Local;
+        eps[0].local = true;
+    }
+    let new = compute(&s);
+    let tx = assert_applies(&old, &new);
+    assert!(!tx.full);
+    let added: Vec<&str> = tx
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::AddChain { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
         .collect();
-    assert_eq!(hits.len(), 4);
+    assert_eq!(added, ["affinity-60", "local-lb-1"]);
+    // And back: the chains go again.
+    let tx = assert_applies(&new, &old);
+    let deleted: Vec<&str> = tx
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::DeleteChain { name } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted, ["affinity-60", "local-lb-1"]);
 }
 
 #[test]
 fn removing_a_service_removes_every_element_it_had() {
-    let old_s = three();
+    let old_s = sticky(DEFAULT_AFFINITY_TIMEOUT);
     let mut new_s = old_s.clone();
     new_s
         .services
         .remove(&ServicePortKey("default/web:http".into()));
     let (old, new) = (compute(&old_s), compute(&new_s));
-    let tx = transaction(&old, &new);
-    let (cols, chs) = apply(collections(&old), chains(&old), &tx);
-    assert_eq!((cols.clone(), chs), (collections(&new), chains(&new)));
-    for c in cols.values() {
+    assert_applies(&old, &new);
+    for c in collections(&new).values() {
         for (k, v) in &c.elements {
             let e = element_text(k, v);
             assert!(!e.contains("10.96.0.20") && !e.contains("30080") && !e.contains("10.244.2.3"));
         }
     }
     assert_eq!(
-        trace(&new, &pkt("10.244.9.9", ip("10.96.0.20"), 80, 0)),
+        trace(&new, &pkt(POD, ip("10.96.0.20"), 80, 0)),
         Verdict::Accept
     );
-    assert_eq!(old.element_count() - new.element_count(), 1 + 1 + 3 + 3 + 3);
+    // service-ips, cluster-lb, backends-3 and affinity-timeouts, affinity-backends for the
+    // cluster IP and the node port; the endpoints' hairpin entries.
+    assert_eq!(
+        old.element_count() - new.element_count(),
+        2 * (1 + 1 + 3 + 1 + 3) + 3
+    );
 }
 
 #[test]
 fn an_unchanged_snapshot_yields_an_empty_diff() {
-    let r = compute(&three());
+    let r = compute(&lb(TrafficPolicy::Local, true));
     assert_eq!(diff(&r, &r), "");
 }
 
@@ -336,36 +691,9 @@ fn a_changed_cluster_cidr_falls_back_to_a_full_sync() {
     assert!(tx.full);
 }
 
-fn many(count: u32) -> Snapshot {
-    mk_snapshot(
-        (0..count)
-            .map(|i| {
-                let [_, _, a, b] = (0x0a60_0000 + i).to_be_bytes();
-                let sp = mk_service(
-                    &format!("s{i}"),
-                    &format!("10.96.{a}.{b}"),
-                    Some(30000 + (i % 2700) as u16),
-                );
-                let eps = (0..3)
-                    .map(|j| ep(&format!("10.244.{a}.{}", (b as u32 * 3 + j) % 250), 8080))
-                    .collect();
-                (sp, eps)
-            })
-            .collect(),
-    )
-}
-
-#[test]
-fn the_rule_and_chain_count_is_the_same_at_10_and_at_10000_services() {
-    let (small, large) = (compute(&many(10)), compute(&many(10_000)));
-    assert_eq!(small.chain_count(), large.chain_count());
-    assert_eq!(small.rule_count(), large.rule_count());
-    assert!(large.element_count() > 30_000);
-}
-
 #[test]
 fn the_full_script_creates_chains_before_maps_before_elements_before_rules() {
-    let s = render_full(&compute(&three()));
+    let s = render_full(&compute(&sticky(DEFAULT_AFFINITY_TIMEOUT)));
     let pos = |needle: &str| {
         s.find(needle)
             .unwrap_or_else(|| panic!("{needle} missing:\n{s}"))
@@ -373,5 +701,66 @@ fn the_full_script_creates_chains_before_maps_before_elements_before_rules() {
     assert!(s.starts_with("add table ip knet-proxy\ndelete table ip knet-proxy\n"));
     assert!(pos("add chain ip knet-proxy lb-3") < pos("add map ip knet-proxy service-ips"));
     assert!(pos("add map ip knet-proxy backends-3") < pos("add element ip knet-proxy backends-3"));
-    assert!(pos("add element ip knet-proxy service-ips") < pos("add rule ip knet-proxy lb-3"));
+    assert!(pos("add element ip knet-proxy cluster-lb") < pos("add rule ip knet-proxy lb-3"));
+    assert!(
+        pos("add chain ip knet-proxy affinity-10800")
+            < pos("add element ip knet-proxy affinity-timeouts")
+    );
+}
+
+// --- conflicts -------------------------------------------------------------------------------
+
+#[test]
+fn a_destination_claimed_twice_goes_to_the_first_service_port_and_is_reported() {
+    let mut s = three();
+    // Same cluster IP and port as web: left out entirely.
+    s.insert(
+        mk_service("xdup", "10.96.0.20", None),
+        vec![ep("10.244.5.5", 80)],
+    );
+    // Same node port as web: only the node port is left out.
+    s.insert(
+        mk_service("xnp", "10.96.0.60", Some(30080)),
+        vec![ep("10.244.6.6", 80)],
+    );
+    // An external IP on a node address and port that web's node port owns.
+    s.insert(
+        ServicePort {
+            external_ips: vec![NODE],
+            port: 30080,
+            ..mk_service("xext", "10.96.0.70", None)
+        },
+        vec![ep("10.244.7.7", 80)],
+    );
+    let r = compute(&s);
+    assert_eq!(
+        r.conflicts(),
+        [
+            Conflict::ClusterIp {
+                service: "default/xdup:http".into(),
+                ip: ip("10.96.0.20"),
+                port: 80,
+                protocol: Protocol::Tcp
+            },
+            Conflict::NodePort {
+                service: "default/xnp:http".into(),
+                port: 30080,
+                protocol: Protocol::Tcp
+            },
+            Conflict::External {
+                service: "default/xext:http".into(),
+                ip: NODE,
+                port: 30080,
+                protocol: Protocol::Tcp
+            },
+        ]
+    );
+    assert_eq!(
+        trace(&r, &pkt(OUTSIDE, NODE, 30080, 0)),
+        dnat("10.244.1.2", 8080, true)
+    );
+    assert_eq!(
+        trace(&r, &pkt(POD, ip("10.96.0.60"), 80, 0)),
+        dnat("10.244.6.6", 80, false)
+    );
 }

@@ -251,6 +251,21 @@ pub async fn set_up_pod_network(
     let gw = Ipv4Net::new(gateway(cidr), cidr.prefix_len()).unwrap_or(cidr);
     dp.add_address(&ns, POD_BRIDGE, IpNet::V4(gw)).await?;
     dp.set_up(&ns, POD_BRIDGE).await?;
+    // Pods reach each other through the node (see `add_pod`): no ICMP redirects telling
+    // them to go direct.
+    for key in [
+        "net.ipv4.conf.all.send_redirects",
+        "net.ipv4.conf.cni0.send_redirects",
+    ] {
+        dp.set_sysctl(&ns, key, "0").await?;
+    }
+    // Where the host has loaded br_netfilter, bridged frames would meet the IP hooks at the
+    // bridge and a Service DNAT back to the sending pod would be bridged out of the port it
+    // came in (dropped without hairpin mode). Pods are routed (see `add_pod`), so turn it off
+    // in the node; without the module the key does not exist and there is nothing to do.
+    let _ = dp
+        .set_sysctl(&ns, "net.bridge.bridge-nf-call-iptables", "0")
+        .await;
     dp.nft_apply(&ns, &node_nat_table(net)).await?;
     if net.overlay == Overlay::Vxlan {
         let mut vx = VxlanSpec::new(VXLAN_DEV, VXLAN_VNI, node.ip);
@@ -371,9 +386,16 @@ pub async fn add_pod(
     dp.attach_to_bridge(&ns, &pod.host_veth, POD_BRIDGE).await?;
     dp.set_up(&ns, &pod.host_veth).await?;
     dp.set_up(&pod.netns, "lo").await?;
-    let addr = Ipv4Net::new(pod.ip, cidr.prefix_len()).unwrap_or(cidr);
+    // The pod's address is a /32 and its only neighbour is the gateway (Calico's layout), so
+    // that traffic between pods of one node is routed by the node rather than bridged: the
+    // node's conntrack then sees both directions of a Service connection and can undo the
+    // Service DNAT on the reply, without br_netfilter (which a rootless knet cannot load).
+    let addr = Ipv4Net::new(pod.ip, 32).unwrap_or(cidr);
     dp.add_address(&pod.netns, "eth0", IpNet::V4(addr)).await?;
     dp.set_up(&pod.netns, "eth0").await?;
+    let gw = Ipv4Net::new(gateway(cidr), 32).unwrap_or(cidr);
+    dp.add_route(&pod.netns, &RouteSpec::dev(IpNet::V4(gw), "eth0"))
+        .await?;
     dp.add_route(
         &pod.netns,
         &RouteSpec::default_via(IpAddr::V4(gateway(cidr))),
@@ -532,7 +554,10 @@ mod tests {
             .iter()
             .map(|r| r.to_string())
             .collect();
-        assert_eq!(routes, vec!["default via 10.244.1.1"]);
+        assert_eq!(
+            routes,
+            vec!["10.244.1.1/32 dev eth0", "default via 10.244.1.1"]
+        );
         let bad = pod_net("x", Ipv4Addr::new(10, 244, 1, 1));
         assert!(
             add_pod(&dp, &net, &n, &bad).await.is_err(),

@@ -185,6 +185,56 @@ impl Cluster {
         }
     }
 
+    /// The pid of the cluster's world (the namespaces' first process, child of the supervisor).
+    pub fn world_pid(&self) -> u32 {
+        let sup = self.server_pid();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(sup) {
+                return pid;
+            }
+        }
+        panic!("no world process under {sup}");
+    }
+
+    /// Runs `knet ARGS` in a namespace of the cluster's world (a node, `external`), in the background.
+    pub fn spawn_in(&self, netns: &str, args: &[&str]) -> std::process::Child {
+        Command::new(knet_bin())
+            .args(["sandbox-exec", "--world-pid", &self.world_pid().to_string()])
+            .args(["--netns", netns, "--"])
+            .arg(knet_bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Runs a program in a namespace of the cluster's world and returns its output.
+    pub fn run_in_netns(&self, netns: &str, args: &[&str]) -> Run {
+        Run::from(
+            Command::new(knet_bin())
+                .args(["sandbox-exec", "--world-pid", &self.world_pid().to_string()])
+                .args(["--netns", netns, "--"])
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// Runs a program in a namespace of the cluster's world; it must succeed: its stdout.
+    pub fn run_in(&self, netns: &str, args: &[&str]) -> String {
+        self.run_in_netns(netns, args).ok().to_string()
+    }
+
     /// The pid of the control-plane process.
     pub fn server_pid(&self) -> i32 {
         std::fs::read_to_string(self.state.path().join(&self.name).join("knet.pid"))

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{
-    Binding, Event, EventSource, Namespace, Node, ObjectReference, Pod,
+    Binding, Endpoints, Event, EventSource, Namespace, Node, ObjectReference, Pod, Service,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::Client;
 use kube::api::{
@@ -447,6 +448,31 @@ impl Executor for ApiExecutor {
                     Err(err) => Err(err.into()),
                 }
             }
+            Action::CreateEndpointSlice(es) => {
+                let api: Api<EndpointSlice> = self.ns_api(es.metadata.namespace.as_deref());
+                let created = api.create(&pp, es).await?;
+                Ok(Outcome::Created(name(&created.metadata).to_string()))
+            }
+            Action::ReplaceEndpointSlice(es) => {
+                let api: Api<EndpointSlice> = self.ns_api(es.metadata.namespace.as_deref());
+                api.replace(name(&es.metadata), &pp, es).await?;
+                Ok(Outcome::Done)
+            }
+            Action::CreateEndpoints(ep) => {
+                let api: Api<Endpoints> = self.ns_api(ep.metadata.namespace.as_deref());
+                let created = api.create(&pp, ep).await?;
+                Ok(Outcome::Created(name(&created.metadata).to_string()))
+            }
+            Action::ReplaceEndpoints(ep) => {
+                let api: Api<Endpoints> = self.ns_api(ep.metadata.namespace.as_deref());
+                api.replace(name(&ep.metadata), &pp, ep).await?;
+                Ok(Outcome::Done)
+            }
+            Action::ReplaceServiceStatus(svc) => {
+                let api: Api<Service> = self.ns_api(svc.metadata.namespace.as_deref());
+                api.replace_status(name(&svc.metadata), &pp, svc).await?;
+                Ok(Outcome::Done)
+            }
         }
     }
 }
@@ -509,6 +535,17 @@ pub(crate) fn describe(action: &Action) -> String {
             format!("ReplaceNamespaceStatus {}", name(&n.metadata))
         }
         Action::FinalizeNamespace(n) => format!("FinalizeNamespace {}", name(&n.metadata)),
+        Action::CreateEndpointSlice(es) => {
+            format!("CreateEndpointSlice {}", name(&es.metadata))
+        }
+        Action::ReplaceEndpointSlice(es) => {
+            format!("ReplaceEndpointSlice {}", name(&es.metadata))
+        }
+        Action::CreateEndpoints(ep) => format!("CreateEndpoints {}", name(&ep.metadata)),
+        Action::ReplaceEndpoints(ep) => format!("ReplaceEndpoints {}", name(&ep.metadata)),
+        Action::ReplaceServiceStatus(svc) => {
+            format!("ReplaceServiceStatus {}", name(&svc.metadata))
+        }
     }
 }
 
@@ -528,6 +565,8 @@ impl Executor for FakeExecutor {
                 ))
             }
             Action::CreateReplicaSet(rs) => Outcome::Created(name(&rs.metadata).to_string()),
+            Action::CreateEndpointSlice(es) => Outcome::Created(name(&es.metadata).to_string()),
+            Action::CreateEndpoints(ep) => Outcome::Created(name(&ep.metadata).to_string()),
             _ => Outcome::Done,
         })
     }

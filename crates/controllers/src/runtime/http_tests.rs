@@ -1,6 +1,7 @@
 //! The executor and a whole controller against an in-process fake API server:
 //! checks the HTTP requests knet's server will see (paths, verbs, bodies).
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -410,10 +411,187 @@ async fn run_all_rejects_a_node_mask_shorter_than_the_cluster_cidr() {
     let config = crate::ControllerConfig {
         cluster_cidr: "10.244.0.0/16".parse().unwrap(),
         node_cidr_mask: 8,
+        ..crate::ControllerConfig::default()
     };
     let result = crate::run_all(client, config, futures::future::pending()).await;
     assert!(
         matches!(result, Err(crate::ControllerError::Config(_))),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn endpoint_and_service_status_writes_go_to_their_paths() {
+    use crate::testutil::{ServiceExt, mk_service};
+    use k8s_openapi::api::core::v1::Endpoints;
+    let (client, log) = mock(Arc::new(echo));
+    let exec = ApiExecutor::new(client);
+    let svc = mk_service("shop", "web", &[("app", "web")])
+        .load_balancer()
+        .with_ingress_ip("203.0.113.10");
+    assert_eq!(
+        exec.execute(&Action::ReplaceServiceStatus(Box::new(svc)))
+            .await,
+        Ok(Outcome::Done)
+    );
+    let ep = Endpoints {
+        metadata: ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("shop".into()),
+            ..ObjectMeta::default()
+        },
+        subsets: None,
+    };
+    assert_eq!(
+        exec.execute(&Action::CreateEndpoints(Box::new(ep.clone())))
+            .await,
+        Ok(Outcome::Created("web".into()))
+    );
+    let mut stored = ep;
+    stored.metadata.resource_version = Some("4".into());
+    exec.execute(&Action::ReplaceEndpoints(Box::new(stored)))
+        .await
+        .unwrap();
+    let reqs = seen(&log);
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("PUT", "/api/v1/namespaces/shop/services/web/status")
+    );
+    assert_eq!(
+        reqs[0].body["status"]["loadBalancer"]["ingress"],
+        json!([{"ip": "203.0.113.10", "ipMode": "VIP"}])
+    );
+    assert_eq!(reqs[0].body["metadata"]["resourceVersion"], "1");
+    assert_eq!(
+        (reqs[1].method.as_str(), reqs[1].path.as_str()),
+        ("POST", "/api/v1/namespaces/shop/endpoints")
+    );
+    assert_eq!(reqs[1].body["kind"], "Endpoints");
+    assert_eq!(
+        (reqs[2].method.as_str(), reqs[2].path.as_str()),
+        ("PUT", "/api/v1/namespaces/shop/endpoints/web")
+    );
+    assert_eq!(reqs[2].body["metadata"]["resourceVersion"], "4");
+}
+
+#[tokio::test]
+async fn the_endpointslice_controller_lists_and_creates_a_slice_for_a_service() {
+    use crate::testutil::{PodExt, mk_endpoint_pod, mk_node, mk_service};
+    let list = |kind: &str, api_version: &str, items: Vec<Value>| json!({"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": "10"}, "items": items});
+    let services = list(
+        "ServiceList",
+        "v1",
+        vec![serde_json::to_value(mk_service("default", "web", &[("app", "web")])).unwrap()],
+    );
+    let pods = list(
+        "PodList",
+        "v1",
+        vec![
+            serde_json::to_value(
+                mk_endpoint_pod("default", "web-1", "192.0.2.10", "node-a")
+                    .with_labels(&[("app", "web"), ("pod-template-hash", "abc")]),
+            )
+            .unwrap(),
+            serde_json::to_value(
+                mk_endpoint_pod("default", "db-1", "192.0.2.20", "node-a")
+                    .with_labels(&[("app", "db")]),
+            )
+            .unwrap(),
+        ],
+    );
+    let nodes = list(
+        "NodeList",
+        "v1",
+        vec![serde_json::to_value(mk_node("node-a", 0)).unwrap()],
+    );
+    let slices = list("EndpointSliceList", "discovery.k8s.io/v1", vec![]);
+    // Like the API server: a second create of a name is 409 AlreadyExists.
+    let names: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (client, log) = mock(Arc::new(move |s: &Seen| {
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/api/v1/services") => (200, services.clone()),
+            ("GET", "/api/v1/pods") => (200, pods.clone()),
+            ("GET", "/api/v1/nodes") => (200, nodes.clone()),
+            ("GET", "/apis/discovery.k8s.io/v1/endpointslices") => (200, slices.clone()),
+            ("POST", _) => {
+                let name = s.body["metadata"]["name"].as_str().unwrap_or_default();
+                let mut names = names.lock().unwrap();
+                if names.iter().any(|n| n == name) {
+                    status(409, "AlreadyExists")
+                } else {
+                    names.push(name.to_string());
+                    echo(s)
+                }
+            }
+            _ => echo(s),
+        }
+    }));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(crate::run_endpoint_slices(
+        client,
+        crate::ControllerConfig::default(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let created = loop {
+        if let Some(s) = seen(&log)
+            .into_iter()
+            .find(|s| s.method == "POST" && s.path == path)
+        {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:#?}", seen(&log));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = stop_tx.send(());
+    let result = tokio::time::timeout(Duration::from_secs(5), task).await;
+    assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+
+    let body = &created.body;
+    assert_eq!(body["apiVersion"], "discovery.k8s.io/v1");
+    assert_eq!(body["kind"], "EndpointSlice");
+    assert!(
+        body["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("web-") && n.len() == 9),
+        "{body}"
+    );
+    assert_eq!(body["metadata"]["generateName"], Value::Null);
+    assert_eq!(
+        body["metadata"]["labels"],
+        json!({
+            "kubernetes.io/service-name": "web",
+            "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"
+        })
+    );
+    assert_eq!(
+        body["metadata"]["ownerReferences"],
+        json!([{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "uid-web",
+                "controller": true, "blockOwnerDeletion": true}])
+    );
+    assert_eq!(body["addressType"], "IPv4");
+    assert_eq!(
+        body["ports"],
+        json!([{"name": "http", "port": 8080, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        body["endpoints"],
+        json!([{
+            "addresses": ["192.0.2.10"],
+            "conditions": {"ready": true, "serving": true, "terminating": false},
+            "nodeName": "node-a",
+            "targetRef": {"kind": "Pod", "namespace": "default", "name": "web-1", "uid": "uid-web-1"}
+        }])
+    );
+    // Passes that ran before the (silent) slice watch showed the slice chose the
+    // same name again, which the server refuses: there is never a second slice.
+    let names: BTreeSet<String> = seen(&log)
+        .iter()
+        .filter(|s| s.method == "POST" && s.path == path)
+        .filter_map(|s| s.body["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
 }

@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
 use kube::discovery::{Discovery, Scope, verbs};
@@ -20,8 +22,14 @@ use super::reflect::{Observed, Reflected, drain};
 use super::{Reconciler, next_wake};
 use crate::action::{Action, Plan};
 use crate::deployment::{DeploymentInput, reconcile_deployment};
+use crate::endpoints::{EndpointsSnapshot, reconcile_endpoints};
+use crate::endpointslice::{EndpointSliceSnapshot, reconcile_endpoint_slices};
 use crate::gc::{GcObject, GcSnapshot, reconcile_garbage};
 use crate::ipam::{IpamState, node_pod_cidrs, reconcile_node_ipam};
+use crate::lbipam::{
+    LbPool, LbSnapshot, REASON_ALLOCATION_FAILED, assigned_ip, reconcile_load_balancers,
+    still_unallocated,
+};
 use crate::meta::{key_of, now_seconds, ns_of, uid_of};
 use crate::namespace::{
     ContentObject, NamespaceContent, NamespaceInput, needs_finalizing, reconcile_namespace,
@@ -375,6 +383,175 @@ impl<E: Executor> Reconciler for GcLoop<E> {
     }
 }
 
+// ---------------------------------------------------------------- EndpointSlices
+
+pub(crate) struct EndpointSliceLoop<E> {
+    pub(crate) services: Reflected<Service>,
+    pub(crate) pods: Reflected<Pod>,
+    pub(crate) nodes: Reflected<Node>,
+    pub(crate) slices: Reflected<EndpointSlice>,
+    pub(crate) exec: E,
+    pub(crate) max_endpoints_per_slice: usize,
+    pub(crate) backoff: KeyedBackoff,
+}
+
+impl<E: Executor> Reconciler for EndpointSliceLoop<E> {
+    fn name(&self) -> &'static str {
+        "endpointslice-controller"
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        let (a, b, c, d) = (
+            self.services.store.clone(),
+            self.pods.store.clone(),
+            self.nodes.store.clone(),
+            self.slices.store.clone(),
+        );
+        async move {
+            let _ = a.wait_until_ready().await;
+            let _ = b.wait_until_ready().await;
+            let _ = c.wait_until_ready().await;
+            let _ = d.wait_until_ready().await;
+        }
+    }
+
+    async fn pass(&mut self) -> Option<Duration> {
+        let services = self.services.store.state();
+        let pods = self.pods.store.state();
+        let nodes = self.nodes.store.state();
+        let slices = self.slices.store.state();
+        let plan = reconcile_endpoint_slices(&EndpointSliceSnapshot {
+            services: &services,
+            pods: &pods,
+            nodes: &nodes,
+            slices: &slices,
+            max_endpoints_per_slice: self.max_endpoints_per_slice,
+        });
+        // A create or update decided on a stale slice cache fails (409: the
+        // name exists, or the resourceVersion moved) and is retried after back-off.
+        execute_plan(&self.exec, &plan, &mut self.backoff).await;
+        self.backoff
+            .retain(|k| plan.groups.iter().any(|g| g.key == k));
+        next_wake(plan.requeue_after, &self.backoff)
+    }
+}
+
+// ---------------------------------------------------------------- Endpoints
+
+pub(crate) struct EndpointsLoop<E> {
+    pub(crate) services: Reflected<Service>,
+    pub(crate) pods: Reflected<Pod>,
+    pub(crate) endpoints: Reflected<Endpoints>,
+    pub(crate) exec: E,
+    pub(crate) backoff: KeyedBackoff,
+}
+
+impl<E: Executor> Reconciler for EndpointsLoop<E> {
+    fn name(&self) -> &'static str {
+        "endpoint-controller"
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        let (a, b, c) = (
+            self.services.store.clone(),
+            self.pods.store.clone(),
+            self.endpoints.store.clone(),
+        );
+        async move {
+            let _ = a.wait_until_ready().await;
+            let _ = b.wait_until_ready().await;
+            let _ = c.wait_until_ready().await;
+        }
+    }
+
+    async fn pass(&mut self) -> Option<Duration> {
+        let services = self.services.store.state();
+        let pods = self.pods.store.state();
+        let endpoints = self.endpoints.store.state();
+        let plan = reconcile_endpoints(&EndpointsSnapshot {
+            services: &services,
+            pods: &pods,
+            endpoints: &endpoints,
+        });
+        execute_plan(&self.exec, &plan, &mut self.backoff).await;
+        self.backoff
+            .retain(|k| plan.groups.iter().any(|g| g.key == k));
+        next_wake(plan.requeue_after, &self.backoff)
+    }
+}
+
+// ---------------------------------------------------------------- LB IPAM
+
+pub(crate) struct LbIpamLoop<E> {
+    pub(crate) services: Reflected<Service>,
+    pub(crate) exec: E,
+    pub(crate) pool: LbPool,
+    /// Service uid → (address written or `None` for cleared, the resourceVersion
+    /// the write was based on), until the cache shows a newer version.
+    pub(crate) assumed: BTreeMap<String, (Option<Ipv4Addr>, Option<String>)>,
+    /// Service uid → last `AllocationFailed` message recorded.
+    pub(crate) reported: BTreeMap<String, String>,
+    pub(crate) backoff: KeyedBackoff,
+}
+
+impl<E: Executor> Reconciler for LbIpamLoop<E> {
+    fn name(&self) -> &'static str {
+        "lb-ipam-controller"
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        self.services.ready()
+    }
+
+    async fn pass(&mut self) -> Option<Duration> {
+        let services = self.services.store.state();
+        // The cache has caught up with a write once it shows another version of
+        // the Service than the one the write was based on (or the Service is gone).
+        let versions: HashMap<&str, Option<&str>> = services
+            .iter()
+            .map(|s| (uid_of(&s.metadata), s.metadata.resource_version.as_deref()))
+            .collect();
+        self.assumed
+            .retain(|uid, (_, rv)| versions.get(uid.as_str()) == Some(&rv.as_deref()));
+        let unallocated = still_unallocated(&services);
+        self.reported.retain(|uid, _| unallocated.contains(uid));
+
+        let assumed: BTreeMap<String, Option<Ipv4Addr>> = self
+            .assumed
+            .iter()
+            .map(|(uid, (ip, _))| (uid.clone(), *ip))
+            .collect();
+        let plan = reconcile_load_balancers(&LbSnapshot {
+            services: &services,
+            pool: self.pool,
+            assumed: &assumed,
+            reported: &self.reported,
+        });
+        let reports = execute_plan(&self.exec, &plan, &mut self.backoff).await;
+        for (group, report) in pair(&plan, &reports) {
+            for (i, _) in &report.outcomes {
+                match group.actions.get(*i) {
+                    Some(Action::ReplaceServiceStatus(svc)) => {
+                        self.assumed.insert(
+                            uid_of(&svc.metadata).to_string(),
+                            (assigned_ip(svc), svc.metadata.resource_version.clone()),
+                        );
+                    }
+                    Some(Action::Event(e)) if e.reason == REASON_ALLOCATION_FAILED => {
+                        if let Some(uid) = &e.involved.uid {
+                            self.reported.insert(uid.clone(), e.message.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.backoff
+            .retain(|k| plan.groups.iter().any(|g| g.key == k));
+        next_wake(plan.requeue_after, &self.backoff)
+    }
+}
+
 // ---------------------------------------------------------------- namespaces
 
 /// Discovery and listing of namespaced content, behind a seam.
@@ -722,6 +899,160 @@ mod tests {
         ));
         lp.pass().await;
         assert!(!lp.state.pending.contains_key("node-a"));
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::runtime::executor::{ExecError, FakeExecutor, describe};
+    use crate::runtime::reflect::manual;
+    use crate::testutil::{PodExt, ServiceExt, mk_endpoint_pod, mk_node, mk_service};
+    use kube::runtime::watcher::Event;
+
+    fn ops(exec: &FakeExecutor) -> Vec<String> {
+        exec.ops().iter().map(describe).collect()
+    }
+
+    fn lb(name: &str, created: i64) -> Service {
+        mk_service("default", name, &[("app", name)])
+            .load_balancer()
+            .created_at(created)
+    }
+
+    fn status_ip(action: &Action) -> Option<String> {
+        match action {
+            Action::ReplaceServiceStatus(svc) => assigned_ip(svc).map(|ip| ip.to_string()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn lb_ipam_loop_does_not_hand_out_an_address_twice_while_the_cache_is_stale() {
+        let (mut sw, services) = manual((), vec![lb("a", 1)]);
+        let mut lp = LbIpamLoop {
+            services,
+            exec: FakeExecutor::default(),
+            pool: "203.0.113.10-203.0.113.11".parse().unwrap(),
+            assumed: BTreeMap::new(),
+            reported: BTreeMap::new(),
+            backoff: KeyedBackoff::default(),
+        };
+        lp.pass().await;
+        assert_eq!(
+            ops(&lp.exec),
+            ["ReplaceServiceStatus a", "Event IPAllocated"]
+        );
+
+        // b arrives before the cache shows a's address: b gets the other one,
+        // and a is not written again.
+        sw.apply_watcher_event(&Event::Apply(lb("b", 2)));
+        lp.pass().await;
+        let all = lp.exec.ops();
+        assert_eq!(
+            ops(&lp.exec)[2..],
+            ["ReplaceServiceStatus b", "Event IPAllocated"]
+        );
+        assert_eq!(status_ip(&all[0]).as_deref(), Some("203.0.113.10"));
+        assert_eq!(status_ip(&all[2]).as_deref(), Some("203.0.113.11"));
+
+        // The cache catches up: assumptions go, nothing is written.
+        for (name, ip, created) in [("a", "203.0.113.10", 1), ("b", "203.0.113.11", 2)] {
+            let mut svc = lb(name, created).with_ingress_ip(ip);
+            svc.metadata.resource_version = Some("2".into());
+            sw.apply_watcher_event(&Event::Apply(svc));
+        }
+        lp.pass().await;
+        assert!(lp.assumed.is_empty(), "{:?}", lp.assumed);
+        assert_eq!(lp.exec.ops().len(), 4);
+
+        // The pool is exhausted: c's failure is reported once.
+        sw.apply_watcher_event(&Event::Apply(lb("c", 3)));
+        lp.pass().await;
+        lp.pass().await;
+        assert_eq!(ops(&lp.exec)[4..], ["Event AllocationFailed"]);
+        assert!(lp.reported.contains_key("uid-c"));
+
+        // b goes away: c gets its address and the report is forgotten later.
+        sw.apply_watcher_event(&Event::Delete(lb("b", 2)));
+        lp.pass().await;
+        assert_eq!(
+            ops(&lp.exec)[5..],
+            ["ReplaceServiceStatus c", "Event IPAllocated"]
+        );
+        assert_eq!(
+            status_ip(&lp.exec.ops()[5]).as_deref(),
+            Some("203.0.113.11")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_lb_status_write_is_not_assumed_and_is_retried() {
+        let (_sw, services) = manual((), vec![lb("a", 1)]);
+        let exec = FakeExecutor::default();
+        exec.fail(
+            "ReplaceServiceStatus a",
+            ExecError::Conflict("stale".into()),
+        );
+        let mut lp = LbIpamLoop {
+            services,
+            exec,
+            pool: "203.0.113.10-203.0.113.11".parse().unwrap(),
+            assumed: BTreeMap::new(),
+            reported: BTreeMap::new(),
+            backoff: KeyedBackoff::default(),
+        };
+        let wake = lp.pass().await;
+        assert!(lp.assumed.is_empty());
+        assert!(wake.is_some_and(|w| w <= crate::runtime::backoff::BASE_DELAY));
+    }
+
+    #[tokio::test]
+    async fn endpointslice_loop_creates_once_then_follows_pod_changes() {
+        let (mut pw, pods) = manual(
+            (),
+            vec![
+                mk_endpoint_pod("default", "a", "192.0.2.1", "node-a")
+                    .with_labels(&[("app", "web")]),
+            ],
+        );
+        let (_sw, services) = manual((), vec![mk_service("default", "web", &[("app", "web")])]);
+        let (_nw, nodes) = manual((), vec![mk_node("node-a", 0)]);
+        let (mut ew, slices) = manual::<EndpointSlice>((), vec![]);
+        let mut lp = EndpointSliceLoop {
+            services,
+            pods,
+            nodes,
+            slices,
+            exec: FakeExecutor::default(),
+            max_endpoints_per_slice: 100,
+            backoff: KeyedBackoff::default(),
+        };
+        lp.pass().await;
+        let created = match lp.exec.ops().first() {
+            Some(Action::CreateEndpointSlice(es)) => (**es).clone(),
+            other => panic!("{other:?}"),
+        };
+        // While the slice cache is stale the same name is chosen again (the
+        // server would answer 409); once it shows the slice nothing is written.
+        lp.pass().await;
+        assert_eq!(lp.exec.ops().get(1), lp.exec.ops().first());
+        let mut stored = created.clone();
+        stored.metadata.uid = Some("uid-slice".into());
+        stored.metadata.resource_version = Some("1".into());
+        ew.apply_watcher_event(&Event::Apply(stored));
+        lp.pass().await;
+        assert_eq!(lp.exec.ops().len(), 2);
+
+        // The pod terminates: the slice is updated in place.
+        pw.apply_watcher_event(&Event::Apply(
+            mk_endpoint_pod("default", "a", "192.0.2.1", "node-a")
+                .with_labels(&[("app", "web")])
+                .deleting(),
+        ));
+        lp.pass().await;
+        let name = created.metadata.name.clone().unwrap();
+        assert_eq!(ops(&lp.exec)[2..], [format!("ReplaceEndpointSlice {name}")]);
     }
 }
 
