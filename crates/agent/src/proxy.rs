@@ -208,7 +208,7 @@ fn trigger_time(slice: &EndpointSlice) -> Option<jiff::Timestamp> {
 
 /// Binds a TCP listener inside network namespace `netns` (a socket keeps the namespace it was
 /// made in), for tokio.
-pub(crate) fn listen_in(netns: &str, addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+pub fn listen_in(netns: &str, addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let ns = Netns::open(netns).map_err(std::io::Error::other)?;
     let listener = ns
         .run_in(move || std::net::TcpListener::bind(addr))

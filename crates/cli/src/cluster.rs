@@ -145,7 +145,19 @@ pub async fn serve(
     let store_path = dir.join("store.redb");
     let store = knet_store::Store::open(&store_path, knet_store::StoreOptions::default())
         .with_context(|| format!("opening the store {}", store_path.display()))?;
-    let pki = knet_apiserver::pki::Pki::load_or_create(&dir, &[])?;
+    // In-cluster clients reach the API server as the `kubernetes` Service (10.96.0.1, DNS
+    // names kubernetes.default.svc...) on the control-plane node's address.
+    let net_plan = knet_topology::ClusterNet::default();
+    let sans: Vec<String> = [
+        "10.96.0.1".to_string(),
+        net_plan.node_ip(0).to_string(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        "kubernetes.default.svc.cluster.local".into(),
+    ]
+    .into();
+    let pki = knet_apiserver::pki::Pki::load_or_create(&dir, &sans)?;
     host_listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(host_listener)?;
     let addr = listener.local_addr()?;
@@ -174,7 +186,7 @@ pub async fn serve(
     ));
     let serving_world = tokio::spawn(server.clone().serve(
         world_listener,
-        Some(tls),
+        Some(tls.clone()),
         stopped(stop_rx.clone()),
     ));
     tracing::info!(%server_url, rootless = world.user_namespace, "API server listening");
@@ -193,6 +205,7 @@ pub async fn serve(
 
     let client = crate::client::client_from_kubeconfig_text(&kubeconfig).await?;
     let nodes = register_nodes(&client, &opts, &net).await?;
+    let control_plane = nodes.first().map(|n| n.name.clone()).unwrap_or_default();
     let registry = knet_agent::Registry::default();
     server.set_pod_logs(Arc::new(knet_agent::RuntimeLogs(registry.clone())));
     server.set_graceful_pod_deletion(true);
@@ -220,6 +233,20 @@ pub async fn serve(
         let handle = start_agent(agent.clone(), stop_rx.clone());
         agents.push((agent, handle));
     }
+    // The API server on the control-plane node's address too: the `kubernetes` Service's
+    // endpoint, as kube-apiserver's endpoint reconciler publishes its advertise address.
+    let cp_ip = net.node_ip(0);
+    let node_listener = knet_agent::proxy::listen_in(
+        &knet_topology::node_netns(0),
+        std::net::SocketAddr::from((cp_ip, API_SERVER_NODE_PORT)),
+    )
+    .context("binding the API port on the control-plane node")?;
+    let serving_node = tokio::spawn(server.clone().serve(
+        node_listener,
+        Some(tls),
+        stopped(stop_rx.clone()),
+    ));
+    publish_api_endpoints(&client, cp_ip, &control_plane).await?;
     let controllers = tokio::spawn(knet_controllers::run_all(
         client.clone(),
         knet_controllers::ControllerConfig::default(),
@@ -261,12 +288,73 @@ pub async fn serve(
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), serving_world).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), serving_node).await;
     store.close().await;
     let _ = std::fs::remove_file(dir.join("knet.pid"));
     Ok(())
 }
 
 /// Registers the cluster's Node objects, as each kubelet registers its own node.
+/// The API server's port on the control-plane node (kube-apiserver's default secure port).
+const API_SERVER_NODE_PORT: u16 = 6443;
+
+/// Writes the `kubernetes` Service's Endpoints and EndpointSlice (default namespace): the API
+/// server at `ip:6443`, as kube-apiserver's endpoint reconciler does
+/// (pkg/controlplane/reconcilers). Replaces what an earlier run wrote.
+async fn publish_api_endpoints(
+    client: &kube::Client,
+    ip: std::net::Ipv4Addr,
+    node: &str,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::Endpoints;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::api::Api;
+    let endpoints = serde_json::json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": ip.to_string()}],
+            "ports": [{"name": "https", "port": API_SERVER_NODE_PORT, "protocol": "TCP"}]}],
+    });
+    let slice = serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip.to_string()], "nodeName": node,
+            "conditions": {"ready": true, "serving": true, "terminating": false}}],
+        "ports": [{"name": "https", "port": API_SERVER_NODE_PORT, "protocol": "TCP"}],
+    });
+    let eps: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    for (what, r) in [
+        ("Endpoints", put(&eps, endpoints).await),
+        ("EndpointSlice", put(&slices, slice).await),
+    ] {
+        r.with_context(|| format!("publishing the kubernetes {what}"))?;
+    }
+    Ok(())
+}
+
+/// Creates `obj`, or replaces the existing object of the same name.
+async fn put<K>(api: &kube::api::Api<K>, obj: serde_json::Value) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let mut typed: K = serde_json::from_value(obj)?;
+    let name = typed.meta().name.clone().unwrap_or_default();
+    match api.get_opt(&name).await? {
+        Some(existing) => {
+            typed.meta_mut().resource_version = existing.meta().resource_version.clone();
+            api.replace(&name, &Default::default(), &typed).await?;
+        }
+        None => {
+            api.create(&Default::default(), &typed).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn register_nodes(
     client: &kube::Client,
     opts: &ServeOptions,

@@ -548,6 +548,29 @@ endpoints:
     let _ = ext.kill();
     let _ = ext.wait();
     assert!(!host.is_empty());
+    // The `kubernetes` Service is selector-less too: its endpoint is the API server on the
+    // control-plane node, reachable from pods.
+    let eps = c
+        .kubectl(&["get", "endpoints", "kubernetes", "-o", "json"])
+        .json();
+    assert_eq!(
+        eps["subsets"][0]["addresses"][0]["ip"], "172.18.0.2",
+        "{eps}"
+    );
+    assert_eq!(eps["subsets"][0]["ports"][0]["port"], 6443, "{eps}");
+    let r = c.knet(&[
+        "exec",
+        "client",
+        "--",
+        knet_bin(),
+        "image",
+        "client",
+        "connect",
+        "10.96.0.1:443",
+        "--timeout",
+        "2000",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // The controller left the hand-made slice alone and made none of its own.
     let slices = c.get_json(&[
         "endpointslices",
