@@ -110,6 +110,8 @@ pub struct ServeOptions {
     pub port: u16,
     /// How pod traffic crosses between nodes.
     pub overlay: knet_topology::Overlay,
+    /// Where the cluster DNS forwards names outside the cluster domain.
+    pub upstream_dns: Vec<std::net::SocketAddr>,
 }
 
 /// Binds the API server's port on the host's loopback: the port used before when it is free,
@@ -247,6 +249,33 @@ pub async fn serve(
         stopped(stop_rx.clone()),
     ));
     publish_api_endpoints(&client, cp_ip, &control_plane).await?;
+    // Cluster DNS: knet-dns on the control-plane node's address, port 53, behind the kube-dns
+    // Service (10.96.0.10) in kube-system, reached through the service proxy as CoreDNS is.
+    let dns_state = knet_dns::DnsState::new(knet_dns::DnsConfig {
+        upstreams: opts.upstream_dns.clone(),
+        nameserver_ips: vec![std::net::IpAddr::V4(DNS_SERVICE_IP)],
+        ..knet_dns::DnsConfig::default()
+    })?;
+    let (dns_udp, dns_tcp) = knet_netns::Netns::open(&knet_topology::node_netns(0))?
+        .run_in(move || -> std::io::Result<_> {
+            Ok((
+                std::net::UdpSocket::bind((cp_ip, 53))?,
+                std::net::TcpListener::bind((cp_ip, 53))?,
+            ))
+        })?
+        .context("binding port 53 on the control-plane node")?;
+    let dns_server = tokio::spawn(knet_dns::serve(
+        dns_udp,
+        dns_tcp,
+        dns_state.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let dns_watcher = tokio::spawn(knet_dns::run_watcher(
+        client.clone(),
+        dns_state,
+        stopped(stop_rx.clone()),
+    ));
+    publish_dns_service(&client, cp_ip, &control_plane).await?;
     let controllers = tokio::spawn(knet_controllers::run_all(
         client.clone(),
         knet_controllers::ControllerConfig::default(),
@@ -289,6 +318,8 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), serving_world).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), serving_node).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), dns_server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), dns_watcher).await;
     store.close().await;
     let _ = std::fs::remove_file(dir.join("knet.pid"));
     Ok(())
@@ -334,6 +365,51 @@ async fn publish_api_endpoints(
         r.with_context(|| format!("publishing the kubernetes {what}"))?;
     }
     Ok(())
+}
+
+/// The cluster DNS Service's address (kubeadm's default: the tenth of the Service range).
+const DNS_SERVICE_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 96, 0, 10);
+
+/// Writes the `kube-dns` Service of kube-system (kubeadm's, with CoreDNS's labels) and its
+/// EndpointSlice: knet's DNS server at `ip:53`, UDP and TCP.
+async fn publish_dns_service(
+    client: &kube::Client,
+    ip: std::net::Ipv4Addr,
+    node: &str,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::api::Api;
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "kube-system");
+    if svcs.get_opt("kube-dns").await?.is_none() {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                           "kubernetes.io/name": "knet-dns"}},
+            "spec": {"clusterIP": DNS_SERVICE_IP.to_string(), "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        }))?;
+        svcs.create(&Default::default(), &svc)
+            .await
+            .context("creating the kube-dns Service")?;
+    }
+    let slice = serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kube-dns-knet", "namespace": "kube-system",
+            "labels": {"kubernetes.io/service-name": "kube-dns",
+                       "endpointslice.kubernetes.io/managed-by": "knet-control-plane"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip.to_string()], "nodeName": node,
+            "conditions": {"ready": true, "serving": true, "terminating": false}}],
+        "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
+                  {"name": "dns-tcp", "port": 53, "protocol": "TCP"}],
+    });
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "kube-system");
+    put(&slices, slice)
+        .await
+        .context("publishing the kube-dns EndpointSlice")
 }
 
 /// Creates `obj`, or replaces the existing object of the same name.
@@ -470,6 +546,13 @@ fn serve_args(o: &ServeOptions) -> Vec<String> {
             knet_topology::Overlay::Vxlan => "vxlan".into(),
         },
     ]
+    .into_iter()
+    .chain(
+        o.upstream_dns
+            .iter()
+            .flat_map(|a| ["--upstream-dns".to_string(), a.to_string()]),
+    )
+    .collect()
 }
 
 /// Options of `knet up`.

@@ -41,6 +41,7 @@ pub async fn run(cluster: &str) -> Result<()> {
                 nodes: 2,
                 port: 0,
                 overlay: knet_topology::Overlay::HostGw,
+                upstream_dns: Vec::new(),
             },
             foreground: false,
             wait: Duration::from_secs(60),

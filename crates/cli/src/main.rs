@@ -140,6 +140,12 @@ struct UpArgs {
     /// How pod traffic crosses between nodes: host-gw (routes over the LAN) or vxlan (an overlay).
     #[arg(long, default_value = "host-gw")]
     overlay: knet_topology::Overlay,
+    /// DNS server (IP[:PORT], repeatable) the cluster DNS forwards names outside cluster.local
+    /// to. It must be reachable from the cluster's LAN, e.g. a server in the `external`
+    /// namespace (172.18.0.254); the machine's own resolvers are not (knet's network has no route
+    /// to it). Without one, such names are refused.
+    #[arg(long = "upstream-dns", value_name = "IP[:PORT]", value_parser = parse_dns_server)]
+    upstream_dns: Vec<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -152,6 +158,17 @@ struct ServeArgs {
     port: u16,
     #[arg(long, default_value = "host-gw")]
     overlay: knet_topology::Overlay,
+    #[arg(long = "upstream-dns", value_parser = parse_dns_server)]
+    upstream_dns: Vec<std::net::SocketAddr>,
+}
+
+/// `IP` or `IP:PORT` (port 53 by default).
+fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse::<std::net::SocketAddr>()
+        .map_err(|_| format!("{s:?} is not IP or IP:PORT"))
 }
 
 #[derive(Args, Debug)]
@@ -361,6 +378,7 @@ async fn run(cli: Cli) -> Result<bool> {
                     nodes: usize::from(a.nodes),
                     port: a.port,
                     overlay: a.overlay,
+                    upstream_dns: a.upstream_dns.clone(),
                 },
                 foreground: a.foreground,
                 wait: Duration::from_secs(a.wait),
@@ -571,6 +589,7 @@ fn serve_main(a: &ServeArgs) -> ExitCode {
         nodes: a.nodes,
         port: a.port,
         overlay: a.overlay,
+        upstream_dns: a.upstream_dns.clone(),
     };
     match runtime.block_on(cluster::serve(opts, listener, world)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -217,6 +217,18 @@ impl Cluster {
             .unwrap()
     }
 
+    /// Runs a host program in a namespace of the cluster's world, in the background.
+    pub fn spawn_program_in(&self, netns: &str, args: &[&str]) -> std::process::Child {
+        Command::new(knet_bin())
+            .args(["sandbox-exec", "--world-pid", &self.world_pid().to_string()])
+            .args(["--netns", netns, "--"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs a program in a namespace of the cluster's world and returns its output.
     pub fn run_in_netns(&self, netns: &str, args: &[&str]) -> Run {
         Run::from(
