@@ -1,7 +1,8 @@
 //! `knet demo`: the main job on the embedded default. Starts a cluster (unless one is up), runs a
 //! Deployment of the built-in network test server, and has every pod ask every other pod who it is
 //! and which address it sees, so you watch real packets cross namespaces, veths, the bridge and the
-//! nodes' routes without NAT.
+//! nodes' routes without NAT; then one pod calls the Service by name (cluster DNS, then the
+//! nftables proxy's load balancing).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,17 @@ spec:
         args: [\"netexec\", \"--http-port=8080\"]
         ports:
         - containerPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: demo
+spec:
+  selector:
+    app: demo
+  ports:
+  - port: 80
+    targetPort: 8080
 ";
 
 /// Runs the demo against cluster `cluster`.
@@ -52,7 +64,9 @@ pub async fn run(cluster: &str) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("demo.yaml");
     std::fs::write(&file, MANIFEST)?;
-    eprintln!("\n$ knet apply -f demo.yaml   (a Deployment of 3 agnhost netexec servers)");
+    eprintln!(
+        "\n$ knet apply -f demo.yaml   (a Deployment of 3 agnhost netexec servers and a Service `demo`)"
+    );
     let opts = crate::apply::ManifestOptions {
         files: vec![file.to_string_lossy().into_owned()],
         ..Default::default()
@@ -166,6 +180,46 @@ pub async fn run(cluster: &str) -> Result<()> {
     eprintln!(
         "\nThe server sees the client pod's own IP: pod-to-pod traffic is not NATed, on one node or across nodes."
     );
+    // The Service by its DNS name: the cluster DNS answers `demo` (search path), the node's
+    // nftables proxy balances the ClusterIP over the ready pods.
+    let first = field(&pods[0], &["metadata", "name"]);
+    eprintln!(
+        "\n$ knet exec {first} -- knet image client rr http://demo/hostname --count 30   (by Service name: DNS, then the ClusterIP)\n"
+    );
+    let started = Instant::now();
+    let spread = loop {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--cluster",
+                cluster,
+                "exec",
+                &first,
+                "--",
+                &exe,
+                "image",
+                "client",
+                "rr",
+            ])
+            .args(["http://demo/hostname", "--count", "30", "--timeout", "3000"])
+            .output()
+            .context("running knet exec")?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && text.lines().count() == 3 {
+            break text;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "the Service `demo` did not answer from all 3 pods within 20 s: {text} {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    outln!("{:<28} {}", "ANSWERED BY", "REQUESTS");
+    for line in spread.lines() {
+        let (name, n) = line.rsplit_once(' ').unwrap_or((line, ""));
+        outln!("{name:<28} {n}");
+    }
     eprintln!(
         "Try: knet exec <pod> -- hostname;  knet logs <pod>;  kubectl --kubeconfig $(knet kubeconfig) get pods -o wide;  knet down"
     );
