@@ -347,4 +347,13 @@ fn the_demo_shows_every_pod_answering_every_other_without_nat() {
         let saw = row.split_whitespace().last().unwrap();
         assert!(saw.starts_with(&format!("{from_ip}:")), "{row}");
     }
+    // Then the Service by name: all three pods answer the 30 requests between them.
+    let by_service: Vec<u32> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("ANSWERED BY"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    assert_eq!(by_service.len(), 3, "{stdout}");
+    assert_eq!(by_service.iter().sum::<u32>(), 30, "{stdout}");
 }
