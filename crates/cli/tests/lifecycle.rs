@@ -241,7 +241,12 @@ fn an_unprivileged_user_gets_the_same_cluster() {
     let log = std::fs::read_to_string(state.path().join("rootless/knet.log")).unwrap_or_default();
     assert!(log.contains("rootless=true") || !me.is_root(), "{log}");
     let path = state.path().join("web.yaml");
-    std::fs::write(&path, WEB.replace("replicas: 2", "replicas: 3")).unwrap();
+    let service = "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n    targetPort: 8080\n";
+    std::fs::write(
+        &path,
+        format!("{}{service}", WEB.replace("replicas: 2", "replicas: 3")),
+    )
+    .unwrap();
     nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(uid)), None).ok();
     let (ok, _, err) = knet(&["apply", "-f", path.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -282,6 +287,31 @@ fn an_unprivileged_user_gets_the_same_cluster() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), format!("{} 3", pods[2].0));
+    // The Service by name, rootless too: the cluster DNS and the nftables proxy.
+    let mut answered = String::new();
+    for _ in 0..50 {
+        let (ok, out, _) = knet(&[
+            "exec",
+            &pods[0].0,
+            "--",
+            knet_bin(),
+            "image",
+            "client",
+            "http",
+            "http://web/hostname",
+            "--timeout",
+            "1000",
+        ]);
+        if ok {
+            answered = out.trim().to_string();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        pods.iter().any(|(name, _)| *name == answered),
+        "a pod answered through the Service: {answered:?}"
+    );
     let (ok, _, err) = knet(&["down"]);
     assert!(ok, "{err}");
 }
