@@ -1,8 +1,9 @@
 //! Rendering a [`Ruleset`] as named chains and collections, and the `nft -f` transactions that
 //! create it ([`full_transaction`]) or change it element by element ([`transaction`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
 use crate::{
     Backend, DEFAULT_AFFINITY_TIMEOUT, Dest, MASQUERADE_MARK, NoEndpoints, Protocol, Route,
@@ -543,12 +544,29 @@ pub fn full_transaction(r: &Ruleset) -> Transaction {
 /// `lb-<n>` / `local-lb-<n>` chain and map when an endpoint count `n` appears or disappears,
 /// and the `affinity-<seconds>` chain when a timeout does. Falls back to [`full_transaction`]
 /// when a fixed rule changed (the cluster CIDR).
+///
+/// Cost follows the change, not the table: the destinations whose entries differ are found by
+/// comparing the typed rulesets, and only their elements are rendered and compared.
 pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
     let (oc, nc) = (chains(old), chains(new));
-    let (os, ns) = (collections(old), collections(new));
+    // Which collections exist (and their specs): from a skeleton with one destination per
+    // endpoint count, so that names and specs are those of the whole rulesets.
+    let (om, nm) = (collections(&skeleton(old)), collections(&skeleton(new)));
+    // Their elements, for the changed destinations and hairpin addresses only.
+    let dests = changed_dests(old, new);
+    let os = collections(&part(
+        old,
+        &dests,
+        old.hairpin.difference(&new.hairpin).copied().collect(),
+    ));
+    let ns = collections(&part(
+        new,
+        &dests,
+        new.hairpin.difference(&old.hairpin).copied().collect(),
+    ));
     let changed_chain = nc.iter().any(|(n, c)| oc.get(n).is_some_and(|o| o != c));
-    let changed_spec = ns.iter().any(|(n, c)| {
-        os.get(n)
+    let changed_spec = nm.iter().any(|(n, c)| {
+        om.get(n)
             .is_some_and(|o| o.spec != c.spec || o.map != c.map)
     });
     if changed_chain || changed_spec {
@@ -563,7 +581,7 @@ pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
             base: c.base.map(str::to_string),
         });
     }
-    for (name, c) in ns.iter().filter(|(n, _)| !os.contains_key(*n)) {
+    for (name, c) in nm.iter().filter(|(n, _)| !om.contains_key(*n)) {
         ops.push(Op::AddCollection {
             name: name.clone(),
             map: c.map,
@@ -579,16 +597,16 @@ pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
         }
     }
     // Deletes before adds: a changed map value is a delete plus an add.
-    for (name, o) in &os {
-        if let Some(n) = ns.get(name) {
-            let keys: Vec<String> = o
-                .elements
-                .iter()
-                .filter(|(k, v)| n.elements.get(*k) != Some(*v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            push_deletes(&mut ops, name, keys);
-        }
+    // (Elements of a collection that goes away go with it.)
+    for (name, o) in os.iter().filter(|(n, _)| nm.contains_key(*n)) {
+        let new_elements = ns.get(name).map(|n| &n.elements);
+        let keys: Vec<String> = o
+            .elements
+            .iter()
+            .filter(|(k, v)| new_elements.and_then(|n| n.get(*k)) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        push_deletes(&mut ops, name, keys);
     }
     for (name, n) in &ns {
         let old_elements = os.get(name).map(|o| &o.elements);
@@ -604,13 +622,80 @@ pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
         ops.push(Op::FlushChain { name: name.clone() });
         ops.push(Op::DeleteChain { name: name.clone() });
     }
-    for (name, c) in os.iter().filter(|(n, _)| !ns.contains_key(*n)) {
+    for (name, c) in om.iter().filter(|(n, _)| !nm.contains_key(*n)) {
         ops.push(Op::DeleteCollection {
             name: name.clone(),
             map: c.map,
         });
     }
     Transaction { full: false, ops }
+}
+
+/// Destinations whose route, endpoints, no-endpoint verdict or affinity differ.
+fn changed_dests(old: &Ruleset, new: &Ruleset) -> BTreeSet<Dest> {
+    fn diff<V: PartialEq>(a: &BTreeMap<Dest, V>, b: &BTreeMap<Dest, V>, out: &mut BTreeSet<Dest>) {
+        for (d, v) in a {
+            if b.get(d) != Some(v) {
+                out.insert(*d);
+            }
+        }
+        for (d, v) in b {
+            if a.get(d) != Some(v) {
+                out.insert(*d);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    diff(&old.routes, &new.routes, &mut out);
+    diff(&old.cluster, &new.cluster, &mut out);
+    diff(&old.local, &new.local, &mut out);
+    diff(&old.no_endpoints, &new.no_endpoints, &mut out);
+    diff(&old.affinity, &new.affinity, &mut out);
+    out
+}
+
+/// The entries of `r` for `dests`, with `hairpin` as its hairpin set: rendering it gives
+/// exactly those destinations' elements of `r`.
+fn part(r: &Ruleset, dests: &BTreeSet<Dest>, hairpin: BTreeSet<Ipv4Addr>) -> Ruleset {
+    fn pick<V: Clone>(m: &BTreeMap<Dest, V>, dests: &BTreeSet<Dest>) -> BTreeMap<Dest, V> {
+        if dests.len() < m.len() / 8 {
+            dests
+                .iter()
+                .filter_map(|d| m.get(d).map(|v| (*d, v.clone())))
+                .collect()
+        } else {
+            m.iter()
+                .filter(|(d, _)| dests.contains(*d))
+                .map(|(d, v)| (*d, v.clone()))
+                .collect()
+        }
+    }
+    Ruleset {
+        cluster_cidr: r.cluster_cidr,
+        node_ips: r.node_ips.clone(),
+        routes: pick(&r.routes, dests),
+        cluster: pick(&r.cluster, dests),
+        local: pick(&r.local, dests),
+        no_endpoints: pick(&r.no_endpoints, dests),
+        affinity: pick(&r.affinity, dests),
+        hairpin,
+        conflicts: Vec::new(),
+    }
+}
+
+/// `r` with one destination per endpoint count of each view: the same collections (names,
+/// specs) as `r`, with few elements.
+fn skeleton(r: &Ruleset) -> Ruleset {
+    let mut reps = BTreeSet::new();
+    for view in [&r.cluster, &r.local] {
+        let mut seen = BTreeSet::new();
+        for (d, eps) in view {
+            if seen.insert(eps.len()) {
+                reps.insert(*d);
+            }
+        }
+    }
+    part(r, &reps, BTreeSet::new())
 }
 
 /// An `nft -f` script creating the whole table.

@@ -764,3 +764,65 @@ fn a_destination_claimed_twice_goes_to_the_first_service_port_and_is_reported() 
         dnat("10.244.6.6", 80, false)
     );
 }
+
+/// Random snapshots over a small universe (shared endpoint addresses, endpoint counts that come
+/// and go, local endpoints, policies, affinity, no endpoints): every incremental transaction
+/// between two of them, applied to the old table, gives exactly the new table.
+#[test]
+fn incremental_transactions_between_random_snapshots_reach_the_new_table() {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let random_snapshot = |next: &mut dyn FnMut(u64) -> u64| {
+        let mut services = Vec::new();
+        for s in 0..6u8 {
+            if next(5) == 0 {
+                continue;
+            }
+            let policy = |x| {
+                if x == 0 {
+                    TrafficPolicy::Local
+                } else {
+                    TrafficPolicy::Cluster
+                }
+            };
+            let sp = ServicePort {
+                session_affinity_timeout: (next(3) == 0).then_some(30 + 30 * next(2) as u32),
+                external_traffic_policy: policy(next(2)),
+                internal_traffic_policy: policy(next(3)),
+                load_balancer_ips: if next(2) == 0 {
+                    vec![Ipv4Addr::new(198, 51, 100, s)]
+                } else {
+                    vec![]
+                },
+                ..mk_service(
+                    &format!("s{s}"),
+                    &format!("10.96.0.{}", 10 + s),
+                    (next(2) == 0).then_some(30000 + u16::from(s)),
+                )
+            };
+            let eps = (0..next(5))
+                .map(|_| Endpoint {
+                    local: next(2) == 0,
+                    ..ep(&format!("10.244.1.{}", 2 + next(6)), 8080)
+                })
+                .collect();
+            services.push((sp, eps));
+        }
+        compute(&mk_snapshot(services))
+    };
+    let mut tables = vec![random_snapshot(&mut next)];
+    for _ in 0..300 {
+        let new = random_snapshot(&mut next);
+        let old = tables.last().expect("one table");
+        let tx = transaction(old, &new);
+        if !tx.full {
+            assert_applies(old, &new);
+        }
+        tables.push(new);
+    }
+}
