@@ -2,6 +2,10 @@
 
 #[path = "bench_pods.rs"]
 mod bench_pods;
+#[path = "bench_proxy.rs"]
+mod bench_proxy;
+#[path = "bench_proxy_rss.rs"]
+mod bench_proxy_rss;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +34,12 @@ pub enum BenchCommand {
     /// The part of `bench pods` that runs inside a world of its own.
     #[command(hide = true)]
     PodsWorker(bench_pods::WorkerEntry),
+    /// Service proxy: programming time for one changed Service at 1,000 to 30,000 Services, and
+    /// first-packet latency through a ClusterIP, against kube-proxy's iptables layout.
+    Proxy(bench_proxy::ProxyArgs),
+    /// The part of `bench proxy` that runs inside a world of its own.
+    #[command(hide = true)]
+    ProxyWorker(bench_proxy::WorkerEntry),
 }
 
 /// Runs a benchmark.
@@ -42,6 +52,22 @@ pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
         BenchCommand::Pods(args) => bench_pods::run(args).await,
         // Parsing `pods-worker` runs it and ends the process: this value never exists.
         BenchCommand::PodsWorker(never) => match *never {},
+        BenchCommand::Proxy(args) => {
+            bench_proxy::run(args).await?;
+            if args.rss_services == 0 {
+                return Ok(());
+            }
+            // Part 3: the control-plane process's memory on a real cluster.
+            let n = args.rss_services;
+            eprintln!("\n== part 3: memory at {n} Services (a real cluster) ==");
+            let report = bench_proxy_rss::measure(n, args.endpoints as usize).await?;
+            for line in report.lines() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        // As `pods-worker`: parsing `proxy-worker` runs it and ends the process.
+        BenchCommand::ProxyWorker(never) => match *never {},
     }
 }
 
