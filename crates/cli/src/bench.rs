@@ -1,5 +1,7 @@
 //! `knet bench ...`: benchmarks, not tests. They print figures for docs/benchmarks.md.
 
+#[path = "bench_dns.rs"]
+mod bench_dns;
 #[path = "bench_pods.rs"]
 mod bench_pods;
 #[path = "bench_proxy.rs"]
@@ -40,6 +42,12 @@ pub enum BenchCommand {
     /// The part of `bench proxy` that runs inside a world of its own.
     #[command(hide = true)]
     ProxyWorker(bench_proxy::WorkerEntry),
+    /// Cluster DNS: knet's server against dnsmasq under dnsperf (QPS at saturation, latency,
+    /// unpinned and pinned), and the server's memory with 10,000 Services and 50,000 pods.
+    Dns(bench_dns::DnsArgs),
+    /// The part of `bench dns` that runs inside a world of its own.
+    #[command(hide = true)]
+    DnsWorker(bench_dns::WorkerEntry),
 }
 
 /// Runs a benchmark.
@@ -68,6 +76,9 @@ pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
         }
         // As `pods-worker`: parsing `proxy-worker` runs it and ends the process.
         BenchCommand::ProxyWorker(never) => match *never {},
+        BenchCommand::Dns(args) => bench_dns::run(args).await,
+        // As `pods-worker`: parsing `dns-worker` runs it and ends the process.
+        BenchCommand::DnsWorker(never) => match *never {},
     }
 }
 

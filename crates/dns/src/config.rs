@@ -56,7 +56,12 @@ pub struct DnsConfig {
     /// Largest UDP answer ever sent, whatever the client's EDNS0 buffer size (RFC 9715 / DNS
     /// flag day 2020 recommend 1232). Clients without EDNS0 get 512 bytes. Default 1232.
     pub max_udp_payload: u16,
-    /// Number of tasks receiving on the UDP socket. Default: available parallelism (at least 2).
+    /// Most local UDP replies each UDP worker thread keeps, encoded, for the current zone
+    /// snapshot ([`crate::AnswerCache`]; about 200 bytes each). 0 disables it. Default 32 768.
+    pub answer_cache_size: usize,
+    /// Number of threads answering on the UDP socket (blocking, batched I/O; see
+    /// [`crate::serve`]). Default: the available parallelism, between 2 and 4 (threads
+    /// sharing one socket gain little beyond that, and each keeps its own answer cache).
     pub udp_workers: usize,
     /// Forwarded queries in flight at once; beyond it, queries get SERVFAIL. Default 1024.
     pub max_inflight_forwards: usize,
@@ -85,10 +90,11 @@ impl Default for DnsConfig {
             cache_max_ttl: 300,
             negative_cache_ttl: 5,
             max_udp_payload: 1232,
+            answer_cache_size: 32_768,
             udp_workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
-                .max(2),
+                .clamp(2, 4),
             max_inflight_forwards: 1024,
             max_tcp_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),

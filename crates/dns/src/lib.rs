@@ -6,8 +6,10 @@
 //!  API ──watch Services, EndpointSlices, Pods──► run_watcher ──Snapshot::build (debounced)──┐
 //!                                                                                         swap
 //!  UDP/TCP ──► serve ──► wire::process_packet ──► answer(&Snapshot, &Message) ◄── DnsState ◄┘
-//!                              │ Forward / Chase (ExternalName)
-//!                              └──► Forwarder: cache ─miss─► upstream (UDP, TCP on TC)
+//!                │             │ Forward / Chase (ExternalName)
+//!                │             └──► Forwarder: cache ─miss─► upstream (UDP, TCP on TC)
+//!                └ UDP worker threads first try their AnswerCache: replies already encoded
+//!                  from the current snapshot, replayed with the query's ID
 //! ```
 //!
 //! Request paths read immutable snapshots; the watcher rebuilds and swaps them.
@@ -20,8 +22,10 @@ mod answer;
 mod cache;
 mod config;
 mod forward;
+mod hot;
 mod server;
 mod snapshot;
+mod udp;
 mod watcher;
 mod wire;
 
@@ -37,6 +41,7 @@ pub use cache::UpstreamAnswer;
 pub use config::{DnsConfig, PodRecords};
 pub use forward::ForwardError;
 pub use hickory_proto;
+pub use hot::AnswerCache;
 pub use server::serve;
 pub use snapshot::{SCHEMA_VERSION, Snapshot};
 pub use watcher::run_watcher;

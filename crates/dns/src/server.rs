@@ -1,25 +1,28 @@
-//! The listeners: UDP workers sharing one socket and a TCP accept loop, over sockets the caller
-//! has bound (knet binds them inside a node's network namespace).
+//! The listeners: UDP worker threads sharing one socket ([`crate::udp`]) and a TCP accept loop,
+//! over sockets the caller has bound (knet binds them inside a node's network namespace).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::wire::{Processed, Transport, process_packet};
+use crate::udp::UdpWorkers;
+use crate::wire::Transport;
 use crate::{DnsError, DnsState};
 
-/// Largest UDP datagram read (any valid query is far smaller).
-const UDP_RECV: usize = 4096;
 /// How long a TCP client may take to send the rest of a message it started.
 const TCP_READ: Duration = Duration::from_secs(5);
 
 /// Serves DNS on `udp` and `tcp` until `shutdown` resolves.
+///
+/// UDP is answered by [`crate::DnsConfig::udp_workers`] dedicated threads doing blocking,
+/// batched I/O on `udp` (`recvmmsg`/`sendmmsg`), each with its own [`crate::AnswerCache`];
+/// forwarded queries and TCP run on the caller's tokio runtime. The socket is switched to
+/// blocking mode with a read timeout.
 ///
 /// Each query is answered independently: a malformed packet gets FORMERR or is dropped, a slow
 /// upstream delays only the queries waiting for it, and a slow or idle TCP client holds only
@@ -30,113 +33,37 @@ pub async fn serve(
     state: Arc<DnsState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DnsError> {
-    udp.set_nonblocking(true)?;
     tcp.set_nonblocking(true)?;
-    let udp = Arc::new(UdpSocket::from_std(udp)?);
     let tcp = TcpListener::from_std(tcp)?;
+    let udp_addr = udp.local_addr().ok();
     let (stop_tx, stop_rx) = watch::channel(false);
     let forwards = Arc::new(Semaphore::new(state.config().max_inflight_forwards.max(1)));
-
+    let workers = UdpWorkers::start(
+        udp,
+        &state,
+        &forwards,
+        &stop_rx,
+        &tokio::runtime::Handle::current(),
+    )?;
+    // In a JoinSet so that dropping this future also ends the acceptor (and `workers`' drop
+    // stops the UDP threads).
     let mut tasks = JoinSet::new();
-    for _ in 0..state.config().udp_workers.max(1) {
-        tasks.spawn(udp_worker(
-            udp.clone(),
-            state.clone(),
-            forwards.clone(),
-            stop_rx.clone(),
-        ));
-    }
     tasks.spawn(tcp_acceptor(tcp, state.clone(), stop_rx.clone()));
     tracing::info!(
-        udp = ?udp.local_addr().ok(),
+        udp = ?udp_addr,
         workers = state.config().udp_workers,
         zone = %state.snapshot().zone(),
         "DNS serving"
     );
     shutdown.await;
     let _ = stop_tx.send(true);
+    workers.stop().await;
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
-}
-
-async fn udp_worker(
-    sock: Arc<UdpSocket>,
-    state: Arc<DnsState>,
-    forwards: Arc<Semaphore>,
-    stop: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; UDP_RECV];
-    let stop = stopped(stop);
-    tokio::pin!(stop);
-    let mut inflight = JoinSet::new();
-    loop {
-        let (n, peer) = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    // E.g. ICMP errors reported on the socket; never fatal for other clients.
-                    tracing::debug!(error = %e, "UDP receive failed");
-                    continue;
-                }
-            },
-            // Reap finished forwards so the set does not grow.
-            Some(_) = inflight.join_next(), if !inflight.is_empty() => continue,
-        };
-        let processed = {
-            let snapshot = state.snapshot.load();
-            process_packet(
-                &snapshot,
-                state.config().max_udp_payload,
-                &buf[..n],
-                Transport::Udp,
-            )
-        };
-        match processed {
-            Processed::Reply(bytes) => send(&sock, &bytes, peer).await,
-            Processed::Drop => {}
-            Processed::Upstream(pending) => {
-                if let Some(bytes) = state.forward_cached(&pending, Transport::Udp) {
-                    send(&sock, &bytes, peer).await;
-                    continue;
-                }
-                let Ok(permit) = forwards.clone().try_acquire_owned() else {
-                    // Too many forwards in flight: fail fast rather than queue without bound.
-                    let resp = crate::forward::failure(
-                        &pending,
-                        &crate::ForwardError::Failed("too many queries in flight".into()),
-                    );
-                    let bytes = crate::encode_response(
-                        resp,
-                        &pending.request,
-                        state.config().max_udp_payload,
-                        Transport::Udp,
-                    );
-                    send(&sock, &bytes, peer).await;
-                    continue;
-                };
-                let sock = sock.clone();
-                let state = state.clone();
-                inflight.spawn(async move {
-                    let bytes = state.forward(*pending, Transport::Udp).await;
-                    send(&sock, &bytes, peer).await;
-                    drop(permit);
-                });
-            }
-        }
-    }
-    inflight.abort_all();
-}
-
-async fn send(sock: &UdpSocket, bytes: &[u8], peer: SocketAddr) {
-    if let Err(e) = sock.send_to(bytes, peer).await {
-        tracing::debug!(%peer, error = %e, "UDP send failed");
-    }
 }
 
 async fn tcp_acceptor(listener: TcpListener, state: Arc<DnsState>, stop: watch::Receiver<bool>) {

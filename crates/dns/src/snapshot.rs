@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record};
@@ -166,6 +167,17 @@ pub struct Snapshot {
     pub(crate) names: HashMap<Box<[u8]>, Entry>,
     /// Pod addresses per namespace, for [`PodRecords::Verified`].
     pub(crate) pod_ips: HashMap<String, HashSet<IpAddr>>,
+    /// Identifies this content: a fresh value for every snapshot built and for every
+    /// [`Snapshot::with_serial`] (a clone keeps it, and answers the same). Caches of encoded
+    /// answers are valid for one id only.
+    pub(crate) id: u64,
+}
+
+/// Source of [`Snapshot::id`] values (never reused: 2^64 rebuilds do not happen).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Snapshot {
@@ -272,6 +284,7 @@ impl Snapshot {
 
     /// The same zone with SOA serial `serial` (serials change with every rebuild).
     pub fn with_serial(mut self, serial: u32) -> Snapshot {
+        self.id = next_id();
         self.soa = soa_record(&self.zone, self.ttl, serial);
         let mut buf = [0u8; MAX_KEY];
         if let Some(key) = write_key(&self.zone, &mut buf)
@@ -617,6 +630,7 @@ impl Builder {
             reverse_cidrs: self.reverse_cidrs,
             names: self.names,
             pod_ips: self.pod_ips,
+            id: next_id(),
         }
     }
 }

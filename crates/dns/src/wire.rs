@@ -180,8 +180,10 @@ fn servfail(resp: &Message) -> Vec<u8> {
 }
 
 /// The fuzz target (`fuzz/fuzz_targets/query.rs`, and the stable `tests/fuzz.rs`): runs one
-/// packet through the whole synchronous query path over UDP and TCP, and through the encoding
-/// of a forwarding failure, checking what every reply must keep. Panics when one is broken.
+/// packet through the whole synchronous query path over UDP and TCP, through the encoding of a
+/// forwarding failure, and through the UDP hot path ([`crate::AnswerCache`], which must answer
+/// exactly as [`process_packet`]), checking what every reply must keep. Panics when one is
+/// broken.
 pub fn fuzz_query_path(snapshot: &Snapshot, data: &[u8]) {
     const CAP: u16 = 1232;
     for transport in [Transport::Udp, Transport::Tcp] {
@@ -215,5 +217,28 @@ pub fn fuzz_query_path(snapshot: &Snapshot, data: &[u8]) {
                 assert!(reply.is_ok(), "a forwarding failure decodes: {reply:?}");
             }
         }
+    }
+    // The UDP hot path answers exactly as the slow path: on a miss (which may fill the cache),
+    // on a hit, and on a hit for the same query with another ID.
+    let slow = process_packet(snapshot, CAP, data, Transport::Udp);
+    let mut cache = crate::AnswerCache::new(4);
+    assert_eq!(
+        cache.process(snapshot, CAP, data),
+        slow,
+        "a miss is the slow path"
+    );
+    assert_eq!(
+        cache.process(snapshot, CAP, data),
+        slow,
+        "a hit is the slow path"
+    );
+    if let [a, b, rest @ ..] = data {
+        let mut other = vec![a ^ 0x5a, b ^ 0xa5];
+        other.extend_from_slice(rest);
+        assert_eq!(
+            cache.process(snapshot, CAP, &other),
+            process_packet(snapshot, CAP, &other, Transport::Udp),
+            "a hit carries the query's own ID"
+        );
     }
 }

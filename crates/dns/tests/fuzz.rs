@@ -1,6 +1,7 @@
 //! The fuzz target on stable: random and mutated valid packets (fixed seed) through the query
-//! path; nothing panics, every invariant of `fuzz_query_path` holds, and the answers to a fixed
-//! set of valid queries are the same before and after.
+//! path and a long-lived hot-path cache; nothing panics, every invariant of `fuzz_query_path`
+//! holds, the cache answers as the slow path, and the answers to a fixed set of valid queries
+//! are the same before and after.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use knet_dns::hickory_proto::op::Message;
 use knet_dns::hickory_proto::rr::RecordType;
-use knet_dns::{DnsState, Processed, Snapshot, Transport, answer, fuzz_query_path, process_packet};
+use knet_dns::{
+    AnswerCache, DnsState, Processed, Snapshot, Transport, answer, fuzz_query_path, process_packet,
+};
 
 /// At most this many packets…
 const ITERATIONS: usize = 200_000;
@@ -160,6 +163,9 @@ fn random_and_mutated_packets_never_break_the_query_path() {
         .build()
         .unwrap();
 
+    // One long-lived hot-path cache, small enough to be emptied again and again.
+    let mut hot = AnswerCache::new(256);
+
     let mut rng = Rng(0x5eed_d15c_0ffe_e000);
     let start = Instant::now();
     let mut done = 0;
@@ -167,14 +173,28 @@ fn random_and_mutated_packets_never_break_the_query_path() {
         let seed = seeds[rng.below(seeds.len())].clone();
         let packet = mutate(&mut rng, seed);
         fuzz_query_path(&snapshot, &packet);
+        assert_eq!(
+            hot.process(&snapshot, 1232, &packet),
+            process_packet(&snapshot, 1232, &packet, Transport::Udp),
+            "the hot path answers as the slow path: {packet:02x?}"
+        );
         if done % 16 == 0 {
             // Through the server's own entry point too (no upstreams: nothing leaves the host).
             let _ = runtime.block_on(state.handle(&packet, Transport::Udp));
         }
         done += 1;
     }
-    eprintln!("{done} packets in {:?}", start.elapsed());
+    eprintln!(
+        "{done} packets in {:?}, {} hot-path hits",
+        start.elapsed(),
+        hot.hits()
+    );
     assert!(done >= MIN_ITERATIONS);
+    assert!(
+        hot.hits() > 0,
+        "repeated queries were answered from the cache"
+    );
+    assert!(hot.len() <= hot.capacity());
 
     assert_eq!(outcomes(&snapshot, &fixed), before, "answers are unchanged");
     let via_state: Vec<Processed> = outcomes(&state.snapshot(), &fixed);

@@ -175,6 +175,11 @@ async fn malformed_packets_do_not_disturb_other_clients() {
             })
             .collect();
         bad.send_to(&junk, s.udp).await.unwrap();
+        if i % 100 == 99 {
+            // Let the workers drain the socket: 500 datagrams at once can exceed a default
+            // receive buffer (net.core.rmem_max 208 KiB), and a full buffer drops queries.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
     // A header with QR clear and a broken question: FORMERR with the same ID.
     let packet = [0x0a, 0x0b, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0];
@@ -205,6 +210,88 @@ async fn malformed_packets_do_not_disturb_other_clients() {
 }
 
 #[tokio::test]
+async fn a_changed_service_answers_its_new_address_over_udp() {
+    let s = start(cfg()).await;
+    let q = query("kubernetes.default.svc.cluster.local.", RecordType::A);
+    // Several times, so that every worker has the answer cached.
+    for _ in 0..8 {
+        assert_eq!(
+            ips(&udp_ask(s.udp, &q).await.answers),
+            vec![ip("192.0.2.1")]
+        );
+    }
+    s.state.update(
+        &[mk_service(
+            "default",
+            "kubernetes",
+            &["192.0.2.2"],
+            &[("https", 443, "TCP")],
+        )],
+        &[],
+        &[],
+    );
+    for _ in 0..8 {
+        assert_eq!(
+            ips(&udp_ask(s.udp, &q).await.answers),
+            vec![ip("192.0.2.2")]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_from_many_clients_gets_every_answer_to_its_sender() {
+    let s = start(cfg()).await;
+    let wide = mk_headless("default", "wide", &[], false);
+    // 40 Services, s0..s39 with 192.0.2.(100+i).
+    let mut services: Vec<_> = (0..40)
+        .map(|i| {
+            mk_service(
+                "default",
+                &format!("s{i}"),
+                &[&format!("192.0.2.{}", 100 + i)],
+                &[],
+            )
+        })
+        .collect();
+    services.push(wide);
+    s.state.update(&services, &[], &[]);
+    let clients: Vec<UdpSocket> = futures_join(4).await;
+    // Every client sends all its queries before reading any answer: they queue up and are
+    // taken in batches.
+    for (c, sock) in clients.iter().enumerate() {
+        for i in 0..40u16 {
+            let mut q = query(&format!("s{i}.default.svc.cluster.local."), RecordType::A);
+            q.metadata.id = (c as u16) << 8 | i;
+            sock.send_to(&q.to_vec().unwrap(), s.udp).await.unwrap();
+        }
+    }
+    for (c, sock) in clients.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        let mut buf = vec![0u8; 2048];
+        while seen.len() < 40 {
+            let (n, _) = tokio::time::timeout(WAIT, sock.recv_from(&mut buf))
+                .await
+                .expect("every answer in time")
+                .unwrap();
+            let resp = Message::from_vec(&buf[..n]).unwrap();
+            let (client, i) = (resp.metadata.id >> 8, resp.metadata.id & 0xff);
+            assert_eq!(usize::from(client), c, "an answer goes to its own client");
+            let want: std::net::IpAddr = format!("192.0.2.{}", 100 + i).parse().unwrap();
+            assert_eq!(ips(&resp.answers), vec![want]);
+            seen.insert(i);
+        }
+    }
+}
+
+async fn futures_join(n: usize) -> Vec<UdpSocket> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
 async fn shutdown_stops_the_server() {
     let mut s = start(cfg()).await;
     s.stop.take().unwrap().send(()).unwrap();
@@ -212,6 +299,27 @@ async fn shutdown_stops_the_server() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn an_aborted_server_stops_answering_udp() {
+    let s = start(cfg()).await;
+    let q = query("kubernetes.default.svc.cluster.local.", RecordType::A);
+    assert_eq!(
+        ips(&udp_ask(s.udp, &q).await.answers),
+        vec![ip("192.0.2.1")]
+    );
+    s.task.abort();
+    // The worker threads notice within their 100 ms wake-up and close the socket.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let _ = sock.send_to(&q.to_vec().unwrap(), s.udp).await;
+    let mut buf = [0u8; 512];
+    let got = tokio::time::timeout(Duration::from_millis(500), sock.recv_from(&mut buf)).await;
+    assert!(
+        !matches!(got, Ok(Ok(_))),
+        "no answer after the server was dropped"
+    );
 }
 
 // ---- forwarding --------------------------------------------------------------------------
