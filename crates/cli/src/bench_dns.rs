@@ -13,6 +13,8 @@
 //!         dnsmasq (child, same names as addn-hosts, 127.0.0.53:53)         ◄── dnsperf, A queries
 //!           (which of the two goes first alternates by round)
 //!         knet                                                              ◄── dnsperf, mixed queries
+//!         no-op responder (threads of this process, 127.0.0.99:53)          ◄── dnsperf, A queries
+//!           (echoes each query as a response, no DNS work: dnsperf's ceiling on this machine)
 //! ```
 //!
 //! Nothing touches the host: the worker's world (own network, mount, pid, UTS and IPC namespaces;
@@ -30,6 +32,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -52,6 +55,8 @@ const WORKER_LIMIT: Duration = Duration::from_secs(3 * 60 * 60);
 /// knet's server and dnsmasq, on the world's loopback (nothing else listens there).
 const KNET_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 10), 53);
 const DNSMASQ_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 53), 53);
+/// The no-op responder that measures the load generator's ceiling.
+const REFLECTOR_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 99), 53);
 /// Scratch files, on the world's own /tmp (a tmpfs).
 const WORK_DIR: &str = "/tmp/knet-bench-dns";
 /// Targets (issue 5): knet at least 40,000 QPS and at least twice dnsmasq.
@@ -513,6 +518,19 @@ fn parse_dnsperf(out: &str) -> Result<Perf> {
 enum ServerKind {
     Knet,
     Dnsmasq,
+    /// A responder that does no DNS work ([`reflect`]): what dnsperf can get out of any server
+    /// on this machine.
+    Reflector,
+}
+
+impl ServerKind {
+    fn label(self) -> &'static str {
+        match self {
+            ServerKind::Knet => "knet",
+            ServerKind::Dnsmasq => "dnsmasq",
+            ServerKind::Reflector => "no-op responder",
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -657,6 +675,7 @@ fn round_ratios(runs: &[Run], pinned: bool) -> Vec<f64> {
         match r.server {
             ServerKind::Knet => e.0 = Some(r.perf.qps),
             ServerKind::Dnsmasq => e.1 = Some(r.perf.qps),
+            ServerKind::Reflector => {}
         }
     }
     by_round
@@ -830,6 +849,7 @@ fn worker(
                 .map(|s| (s, Queries::A))
                 .collect();
             jobs.push((ServerKind::Knet, Queries::Mix));
+            jobs.push((ServerKind::Reflector, Queries::A));
             for (server, queries) in jobs {
                 interrupt.check()?;
                 if started.elapsed() > WORKER_LIMIT {
@@ -837,6 +857,7 @@ fn worker(
                 }
                 let m = match server {
                     ServerKind::Knet => bench.knet_run(pin, queries)?,
+                    ServerKind::Reflector => bench.reflector_run(pin)?,
                     ServerKind::Dnsmasq => {
                         let (m, mem) = bench.dnsmasq_run(pin)?;
                         report.dnsmasq_mem = Some(mem);
@@ -962,6 +983,10 @@ impl Bench<'_> {
             ));
         }
         out.push(format!(
+            "no-op responder (dnsperf's ceiling): {} threads of the worker process on UDP {REFLECTOR_ADDR} (as many as knet's UDP workers), each echoing every datagram back with the QR bit set (recvmmsg/sendmmsg batches of 32, as knet's workers): a valid response for no DNS work, so no server can be seen above its QPS",
+            self.state.config().udp_workers
+        ));
+        out.push(format!(
             "load: {} {}; file {} (every ClusterIP Service name, A, shuffled) or {} (mixed, {MIX_LINES} lines)",
             a.dnsperf.display(),
             self.dnsperf_args(KNET_ADDR, Path::new("FILE")).join(" "),
@@ -970,7 +995,7 @@ impl Bench<'_> {
         ));
         if let (Some((load, server)), Some(taskset)) = (pin, &a.taskset) {
             out.push(format!(
-                "pinned runs: dnsperf under `{} -c {load}`, dnsmasq under `{} -c {server}`, knet's server runtime created by a thread pinned to CPU {server} (sched_setaffinity; its threads inherit it, as under taskset)",
+                "pinned runs: dnsperf under `{} -c {load}`, dnsmasq under `{} -c {server}`, knet's server runtime and the no-op responder created by a thread pinned to CPU {server} (sched_setaffinity; its threads inherit it, as under taskset)",
                 taskset.display(),
                 taskset.display()
             ));
@@ -1039,6 +1064,65 @@ impl Bench<'_> {
             Ok(Ok(Err(e))) => bail!("knet's DNS server failed: {e}"),
             Ok(Err(e)) => bail!("knet's DNS server task: {e}"),
             Err(_) => bail!("knet's DNS server did not stop within 10 s"),
+        }
+        outcome
+    }
+
+    /// dnsperf against [`reflect`] (on the server's CPU when pinned), A queries: the most QPS
+    /// dnsperf gets out of any server here, since the responder does no DNS work at all.
+    fn reflector_run(&self, pin: Option<(usize, usize)>) -> Result<Measured> {
+        if let Some((_, server_cpu)) = pin {
+            set_thread_cpus(&[server_cpu])?;
+        }
+        let result = self.reflector_run_inner(pin);
+        if pin.is_some() {
+            set_thread_cpus(&self.all_cpus)?;
+        }
+        result
+    }
+
+    fn reflector_run_inner(&self, pin: Option<(usize, usize)>) -> Result<Measured> {
+        let sock = UdpSocket::bind(REFLECTOR_ADDR)
+            .with_context(|| format!("binding UDP {REFLECTOR_ADDR}"))?;
+        // Blocking reads that time out now and then, to notice the stop flag.
+        sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        // As many threads on the socket as knet's server has UDP workers, created by this
+        // thread: pinned runs put them on the server's CPU.
+        let sock = Arc::new(sock);
+        let mut threads = Vec::new();
+        for i in 0..self.state.config().udp_workers.max(1) {
+            let (sock, flag) = (sock.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("reflector-{i}"))
+                .spawn(move || reflect(&sock, &flag));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e).context("starting the no-op responder");
+                }
+            }
+        }
+        let outcome = (|| {
+            self.wait_ready(REFLECTOR_ADDR)?;
+            let before = cpu_seconds("self")?;
+            let mut load = self.dnsperf(pin.map(|p| p.0), REFLECTOR_ADDR, self.a_file)?;
+            let threads = thread_count("self");
+            let perf = load.finish(self.interrupt)?;
+            let after = cpu_seconds("self")?;
+            Ok(Measured {
+                perf,
+                threads,
+                server_cpu_s: after.own - before.own,
+                load_cpu_s: after.children - before.children,
+            })
+        })();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            if t.join().is_err() {
+                bail!("the no-op responder panicked");
+            }
         }
         outcome
     }
@@ -1156,6 +1240,74 @@ impl Bench<'_> {
         }
         drop(own);
         Ok(())
+    }
+}
+
+/// Answers every datagram on `sock` with itself, the QR (response) bit set, until `stop`: a
+/// well-formed DNS response (the question echoed, no records, NOERROR) for no DNS work at all,
+/// with the cheapest kernel path there is (one `recvmmsg` and one `sendmmsg` per batch, as
+/// knet's own UDP workers do). dnsperf's QPS against it is the most it gets from any server.
+fn reflect(sock: &UdpSocket, stop: &AtomicBool) {
+    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
+    use std::io::{IoSlice, IoSliceMut};
+    use std::os::fd::AsRawFd;
+    const BATCH: usize = 32;
+    let fd = sock.as_raw_fd();
+    let mut bufs = vec![[0u8; 512]; BATCH];
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let mut got: Vec<(usize, SocketAddrAny)> = Vec::with_capacity(BATCH);
+    while !stop.load(Ordering::Relaxed) {
+        got.clear();
+        {
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+            let Ok(msgs) = recvmmsg(
+                fd,
+                &mut headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_WAITFORONE,
+                None,
+            ) else {
+                continue; // the read timeout: look at the stop flag
+            };
+            for m in msgs {
+                let addr = m.address.and_then(|a| {
+                    a.as_sockaddr_in()
+                        .map(|v4| SocketAddr::V4((*v4).into()))
+                });
+                if let Some(addr) = addr {
+                    got.push((m.bytes, addr.into()));
+                }
+            }
+        }
+        for ((len, _), buf) in got.iter().zip(bufs.iter_mut()) {
+            if *len >= 12 {
+                buf[2] |= 0x80;
+            }
+        }
+        let iovs: Vec<[IoSlice<'_>; 1]> = got
+            .iter()
+            .zip(&bufs)
+            .map(|((len, _), b)| [IoSlice::new(b.get(..*len).unwrap_or(b))])
+            .collect();
+        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+            got.iter().map(|_| SendAncillaryBuffer::default()).collect();
+        let mut msgs: Vec<MMsgHdr<'_>> = got
+            .iter()
+            .zip(&iovs)
+            .zip(controls.iter_mut())
+            .map(|(((_, peer), iov), control)| MMsgHdr::new_with_addr(peer, iov, control))
+            .collect();
+        let mut at = 0;
+        while let Some(rest) = msgs.get_mut(at..).filter(|r| !r.is_empty()) {
+            match sendmmsg(sock, rest, SendFlags::empty()) {
+                Ok(0) => break,
+                Ok(sent) => at += sent,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => at += 1,
+            }
+        }
     }
 }
 
@@ -1665,10 +1817,7 @@ fn render_report(
             "| {} | {} | {} | {} | {} | {:.3} ± {:.3} ms | {:.1} ms | {} | {} | {} | {:.0}% / {:.0}% |",
             if r.pinned { "pinned" } else { "unpinned" },
             r.round,
-            match r.server {
-                ServerKind::Knet => "knet",
-                ServerKind::Dnsmasq => "dnsmasq",
-            },
+            r.server.label(),
             match r.queries {
                 Queries::A => "A",
                 Queries::Mix => "mixed",
@@ -1695,9 +1844,9 @@ fn render_report(
     writeln!(s)?;
     writeln!(
         s,
-        "| mode | knet A QPS | knet latency | dnsmasq A QPS | dnsmasq latency | knet / dnsmasq | per-round ratios | knet mixed QPS | mixed latency |"
+        "| mode | knet A QPS | knet latency | dnsmasq A QPS | dnsmasq latency | knet / dnsmasq | per-round ratios | knet mixed QPS | mixed latency | no-op responder QPS (dnsperf's ceiling) |"
     )?;
-    writeln!(s, "|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|---|---|")?;
     let mut targets = Vec::new();
     let mut cost = Vec::new();
     for pinned in [false, true] {
@@ -1712,9 +1861,10 @@ fn render_report(
             })
         };
         let r = ratio(knet.qps, peer.map_or(f64::NAN, |p| p.qps));
+        let ceiling = series(&w.runs, pinned, ServerKind::Reflector, Queries::A);
         writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.2}x | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2}x | {} | {} | {} | {} |",
             mode_name(pinned, w),
             thousands(knet.qps),
             lat(Some(knet)),
@@ -1727,19 +1877,34 @@ fn render_report(
                 .collect::<Vec<_>>()
                 .join(" / "),
             thousands(mix.map_or(f64::NAN, |m| m.qps)),
-            lat(mix)
+            lat(mix),
+            thousands(ceiling.map_or(f64::NAN, |c| c.qps)),
         )?;
+        let peer_qps = peer.map_or(f64::NAN, |p| p.qps);
+        let ceiling_qps = ceiling.map_or(f64::NAN, |c| c.qps);
+        let ratio_verdict = if !r.is_finite() {
+            "not judged (no peer)".to_string()
+        } else if r >= RATIO_TARGET {
+            "met".to_string()
+        } else if RATIO_TARGET * peer_qps > ceiling_qps {
+            // No server can be seen doing more than the generator delivers to a responder
+            // that does nothing.
+            format!(
+                "NOT met, and not observable with dnsperf here: {RATIO_TARGET}x dnsmasq is {} QPS, above the {} QPS dnsperf gets from a responder that does no DNS work; knet reaches {:.0}% of that ceiling, dnsmasq {:.0}%",
+                thousands(RATIO_TARGET * peer_qps),
+                thousands(ceiling_qps),
+                100.0 * ratio(knet.qps, ceiling_qps),
+                100.0 * ratio(peer_qps, ceiling_qps)
+            )
+        } else {
+            "NOT met".to_string()
+        };
         targets.push(format!(
-            "{}: knet ≥ {} QPS: {} ({}); knet ≥ {RATIO_TARGET}x dnsmasq: {} ({:.2}x)",
+            "{}: knet ≥ {} QPS: {} ({}); knet ≥ {RATIO_TARGET}x dnsmasq ({:.2}x): {ratio_verdict}",
             if pinned { "pinned" } else { "unpinned" },
             thousands(QPS_TARGET),
             met(knet.qps >= QPS_TARGET),
             thousands(knet.qps),
-            if r.is_finite() {
-                met(r >= RATIO_TARGET)
-            } else {
-                "not judged (no peer)"
-            },
             r
         ));
         cost.push((pinned, knet, peer, mix));

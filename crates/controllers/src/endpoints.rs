@@ -73,7 +73,7 @@ pub fn reconcile_endpoints(snap: &EndpointsSnapshot<'_>) -> Plan {
             .push(pod);
     }
     let mut services: Vec<&Service> = snap.services.iter().map(|s| s.as_ref()).collect();
-    services.sort_by_key(|s| key_of(&s.metadata));
+    services.sort_by_cached_key(|s| key_of(&s.metadata));
 
     let mut plan = Plan::new();
     for svc in &services {

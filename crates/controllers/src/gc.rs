@@ -139,7 +139,7 @@ pub fn reconcile_garbage(snapshot: &GcSnapshot) -> Plan {
     let deps_of = |uid: &str| dependents.get(uid).map(Vec::as_slice).unwrap_or_default();
 
     let mut objects: Vec<&GcObject> = snapshot.objects.iter().collect();
-    objects.sort_by_key(|o| o.key());
+    objects.sort_by_cached_key(|o| o.key());
 
     let mut plan = Plan::new();
     for item in objects {

@@ -4,6 +4,7 @@
 //! that exists (including empty non-terminals such as `svc.<zone>` and `<ns>.svc.<zone>`) is a key
 //! of one hash map, so "NXDOMAIN or NODATA" is one lookup.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,9 +201,25 @@ impl Snapshot {
         pods: &[Pod],
         cfg: &DnsConfig,
     ) -> Snapshot {
+        Snapshot::build_from(services, slices, pods, cfg)
+    }
+
+    /// [`Snapshot::build`] over anything that lends the objects, e.g. a watch store's `Arc`s
+    /// (no copies of them).
+    pub fn build_from<S, E, P>(
+        services: &[S],
+        slices: &[E],
+        pods: &[P],
+        cfg: &DnsConfig,
+    ) -> Snapshot
+    where
+        S: Borrow<Service>,
+        E: Borrow<EndpointSlice>,
+        P: Borrow<Pod>,
+    {
         let mut b = Builder::new(cfg);
         let mut pods_by_name: HashMap<(&str, &str), &Pod> = HashMap::new();
-        for pod in pods {
+        for pod in pods.iter().map(Borrow::borrow) {
             let (Some(ns), Some(name)) = (
                 pod.metadata.namespace.as_deref(),
                 pod.metadata.name.as_deref(),
@@ -217,7 +234,7 @@ impl Snapshot {
             }
         }
         let mut slices_by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
-        for slice in slices {
+        for slice in slices.iter().map(Borrow::borrow) {
             let ns = slice.metadata.namespace.as_deref();
             let svc = slice
                 .metadata
@@ -229,7 +246,7 @@ impl Snapshot {
                 slices_by_service.entry((ns, svc)).or_default().push(slice);
             }
         }
-        for svc in services {
+        for svc in services.iter().map(Borrow::borrow) {
             let (Some(ns), Some(name)) = (
                 svc.metadata.namespace.as_deref(),
                 svc.metadata.name.as_deref(),

@@ -47,22 +47,27 @@ pub async fn run_watcher(
     }
     let debounce = state.config().rebuild_debounce;
     loop {
-        let snapshot = {
-            let services: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
-            let slices: Vec<EndpointSlice> = slices.state().iter().map(|s| (**s).clone()).collect();
-            let pods: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).collect();
-            Snapshot::build(&services, &slices, &pods, state.config())
-        };
+        // The stores' Arcs, not copies of the objects.
+        let started = tokio::time::Instant::now();
+        let snapshot = Snapshot::build_from(
+            &services.state(),
+            &slices.state(),
+            &pods.state(),
+            state.config(),
+        );
+        let took = started.elapsed();
         state.replace(snapshot);
         tracing::debug!(serial = state.snapshot().serial(), "DNS zone rebuilt");
         tokio::select! {
             _ = &mut shutdown => break,
             _ = trigger.notified() => {}
         }
-        // Let a burst of events (a Deployment's pods, a slice rewrite) settle into one rebuild.
+        // Let a burst of events (a Deployment's pods, a slice rewrite) settle into one rebuild;
+        // in a large zone, at least as long as the last rebuild took, so that a stream of
+        // changes cannot keep the rebuild busy all the time.
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep(debounce) => {}
+            _ = tokio::time::sleep(debounce.max(took)) => {}
         }
     }
     tasks.abort_all();

@@ -207,7 +207,7 @@ impl<E: Executor> Reconciler for ReplicaSetLoop<E> {
         let mut plan = Plan::new();
         let mut owner_of_key: HashMap<String, String> = HashMap::new();
         let mut ordered: Vec<&Arc<ReplicaSet>> = rss.iter().collect();
-        ordered.sort_by_key(|rs| key_of(&rs.metadata));
+        ordered.sort_by_cached_key(|rs| key_of(&rs.metadata));
         for rs in ordered {
             let ns = ns_of(&rs.metadata);
             let uid = uid_of(&rs.metadata).to_string();
@@ -308,7 +308,7 @@ impl<E: Executor> Reconciler for DeploymentLoop<E> {
         let now = now_seconds();
         let mut plan = Plan::new();
         let mut ordered: Vec<&Arc<Deployment>> = deployments.iter().collect();
-        ordered.sort_by_key(|d| key_of(&d.metadata));
+        ordered.sort_by_cached_key(|d| key_of(&d.metadata));
         for d in ordered {
             let ns = ns_of(&d.metadata);
             plan.merge(reconcile_deployment(DeploymentInput {

@@ -65,7 +65,15 @@ pub(crate) async fn drive<R: Reconciler>(
     }
     tracing::info!(controller = reconciler.name(), "caches synced; starting");
     loop {
+        let started = Instant::now();
         let requeue = reconciler.pass().await.unwrap_or(RESYNC).min(RESYNC);
+        // A pass walks everything, so its cost grows with the cluster. Waiting at least as long
+        // as the last pass took before the next (besides the debounce) keeps a controller under
+        // about half a core while events stream in (thousands of objects created in a row),
+        // leaving the rest to the API server and the other loops; small clusters, whose passes
+        // take microseconds, still react after DEBOUNCE. (client-go's workqueue rate limiters and
+        // kube-proxy's minSyncPeriod serve the same end.)
+        let pace = started.elapsed().max(DEBOUNCE);
         let wake = Instant::now() + requeue;
         tokio::select! {
             _ = shutdown.clone() => {
@@ -73,7 +81,7 @@ pub(crate) async fn drive<R: Reconciler>(
                 return;
             }
             _ = trigger.notified() => {
-                tokio::time::sleep(DEBOUNCE).await;
+                tokio::time::sleep(pace).await;
             }
             _ = tokio::time::sleep_until(wake) => {}
         }
