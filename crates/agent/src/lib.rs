@@ -395,6 +395,8 @@ impl Agent {
         config.context.pod_ips = vec![IpAddr::V4(ip)];
         config.context.host_ips = vec![IpAddr::V4(me.ip)];
         config.context.service_env = sandbox::service_env(&self.client, &pod).await;
+        // For `knet exec`, which runs commands from another process.
+        config.env_dir = Some(files.join("env"));
         let runtime =
             Arc::new(PodRuntime::start(pod.clone(), sb, config).map_err(|e| e.to_string())?);
         self.registry.insert(&uid, runtime.clone());

@@ -1272,10 +1272,9 @@ fn reflect(sock: &UdpSocket, stop: &AtomicBool) {
                 continue; // the read timeout: look at the stop flag
             };
             for m in msgs {
-                let addr = m.address.and_then(|a| {
-                    a.as_sockaddr_in()
-                        .map(|v4| SocketAddr::V4((*v4).into()))
-                });
+                let addr = m
+                    .address
+                    .and_then(|a| a.as_sockaddr_in().map(|v4| SocketAddr::V4((*v4).into())));
                 if let Some(addr) = addr {
                     got.push((m.bytes, addr.into()));
                 }

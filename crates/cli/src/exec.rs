@@ -1,6 +1,6 @@
 //! `knet exec`: runs a command in a pod's container, on the caller's terminal. The command joins the
-//! world's namespaces and then the pod's (`knet sandbox-exec --world-pid`), with the container's
-//! plain environment variables, as a container runtime's exec does.
+//! world's namespaces and then the pod's (`knet sandbox-exec --world-pid`), with the environment the
+//! container started with (recorded by the node agent), as a container runtime's exec does.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -92,15 +92,26 @@ pub async fn exec(
         cmd.arg("--workdir").arg(dir);
     }
     cmd.arg("--").args(command);
-    cmd.env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOSTNAME", hostname);
-    for e in spec["env"].as_array().into_iter().flatten() {
-        if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
-            cmd.env(k, v);
+    cmd.env_clear();
+    // The environment the running container got (Service variables, envFrom, references
+    // expanded), as the node agent recorded it when the container started; a container started
+    // by an older knet has none recorded: its literal `env` then.
+    let name = spec["name"].as_str().unwrap_or_default();
+    match knet_node::read_env_file(&files.join("env").join(name)) {
+        Ok(env) if !env.is_empty() => {
+            cmd.envs(env);
+        }
+        _ => {
+            cmd.env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("HOSTNAME", hostname);
+            for e in spec["env"].as_array().into_iter().flatten() {
+                if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
+                    cmd.env(k, v);
+                }
+            }
         }
     }
     let status = cmd.status().context("running the command in the pod")?;

@@ -143,6 +143,25 @@ fn pods_get_the_variables_of_the_services_that_exist_when_they_start() {
         !before.keys().any(|k| k.starts_with("LATE_SERVICE")),
         "{before:#?}"
     );
+
+    // `knet exec` runs with the environment the container started with, as `kubectl exec`
+    // does: the Service variables of then, not of now, and the container's own override.
+    for (pod, host) in [("linked", ip.as_str()), ("overriding", "declared")] {
+        let run = c.knet(&["exec", "-n", "shop", pod, "--", "env"]);
+        let out = run.ok();
+        let exec: BTreeMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
+        assert_eq!(
+            exec.get("BACKEND_SERVICE_SERVICE_HOST"),
+            Some(&host),
+            "{pod}: {out}"
+        );
+        assert_eq!(
+            exec.get("KUBERNETES_SERVICE_HOST"),
+            Some(&"10.96.0.1"),
+            "{pod}: {out}"
+        );
+        assert!(!out.contains("LATE_SERVICE"), "{pod}: {out}");
+    }
 }
 
 /// The host's resolver settings, as kubelet reads them: nameservers, the last search line.

@@ -54,7 +54,7 @@ pub use prober::{
 pub use runtime::{
     PodRuntime, REASON_COMPLETED, REASON_CONTAINER_CREATING, REASON_CRASH_LOOP_BACK_OFF,
     REASON_ERROR, REASON_POD_INITIALIZING, REASON_START_ERROR, RuntimeConfig, RuntimeError,
-    Termination, grace_period, should_restart,
+    Termination, grace_period, read_env_file, should_restart,
 };
 pub use sandbox::{HostSandbox, Sandbox};
 pub use status::{

@@ -22,7 +22,7 @@
 //! group is killed, as a container's PID namespace ends with its init.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -122,6 +122,11 @@ pub struct RuntimeConfig {
     pub probes: Arc<dyn Probes>,
     /// Downward API and env sources.
     pub context: PodContext,
+    /// Where each container's environment is written when an instance of it starts, so that a
+    /// command run in the container from another process (`knet exec`) gets the same variables,
+    /// as a runtime's exec does: `<env_dir>/<container>`, `NAME=VALUE` entries each ended by a
+    /// NUL byte, mode 0600 (values may come from Secrets). None: not written.
+    pub env_dir: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -134,6 +139,7 @@ impl RuntimeConfig {
             images,
             probes: Arc::new(NoProbes),
             context: PodContext::default(),
+            env_dir: None,
         }
     }
 }
@@ -993,6 +999,12 @@ async fn run_container(shared: Arc<Shared>, slot: Slot) -> Outcome {
             }
         };
         pull_backoff = Backoff::new(policy_cfg);
+        if let Some(dir) = &shared.config.env_dir
+            && let Err(e) = write_env_file(dir, &container.name, &spec.env)
+        {
+            // Only `knet exec` loses the variables (it falls back to the literal env).
+            tracing::warn!(container = %container.name, error = %e, "could not record the container's environment");
+        }
 
         let terminated = run_instance(&shared, slot, &container, &spec).await;
         let exit_code = terminated.exit_code;
@@ -1228,4 +1240,44 @@ mod tests {
             Duration::from_secs(7)
         );
     }
+}
+
+/// Writes `env` to `<dir>/<container>` ([`RuntimeConfig::env_dir`]), replacing it atomically.
+fn write_env_file(dir: &Path, container: &str, env: &[(String, String)]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut bytes = Vec::new();
+    for (name, value) in env {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(b'=');
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.push(0);
+    }
+    let tmp = dir.join(format!(".{container}.tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(&bytes)?;
+    std::fs::rename(&tmp, dir.join(container))
+}
+
+/// Reads a file [`RuntimeConfig::env_dir`] holds: the container's variables in order.
+pub fn read_env_file(path: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let bytes = std::fs::read(path)?;
+    Ok(bytes
+        .split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .filter_map(|e| {
+            let e = String::from_utf8_lossy(e);
+            let (k, v) = e.split_once('=')?;
+            Some((k.to_owned(), v.to_owned()))
+        })
+        .collect())
 }
