@@ -518,7 +518,7 @@ fn parse_dnsperf(out: &str) -> Result<Perf> {
 enum ServerKind {
     Knet,
     Dnsmasq,
-    /// A responder that does no DNS work ([`reflect`]): what dnsperf can get out of any server
+    /// A responder that does no DNS work ([`knet_dns::reflect`]): what dnsperf can get out of any server
     /// on this machine.
     Reflector,
 }
@@ -1068,7 +1068,7 @@ impl Bench<'_> {
         outcome
     }
 
-    /// dnsperf against [`reflect`] (on the server's CPU when pinned), A queries: the most QPS
+    /// dnsperf against [`knet_dns::reflect`] (on the server's CPU when pinned), A queries: the most QPS
     /// dnsperf gets out of any server here, since the responder does no DNS work at all.
     fn reflector_run(&self, pin: Option<(usize, usize)>) -> Result<Measured> {
         if let Some((_, server_cpu)) = pin {
@@ -1095,7 +1095,7 @@ impl Bench<'_> {
             let (sock, flag) = (sock.clone(), stop.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("reflector-{i}"))
-                .spawn(move || reflect(&sock, &flag));
+                .spawn(move || knet_dns::reflect(&sock, &flag));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -1240,73 +1240,6 @@ impl Bench<'_> {
         }
         drop(own);
         Ok(())
-    }
-}
-
-/// Answers every datagram on `sock` with itself, the QR (response) bit set, until `stop`: a
-/// well-formed DNS response (the question echoed, no records, NOERROR) for no DNS work at all,
-/// with the cheapest kernel path there is (one `recvmmsg` and one `sendmmsg` per batch, as
-/// knet's own UDP workers do). dnsperf's QPS against it is the most it gets from any server.
-fn reflect(sock: &UdpSocket, stop: &AtomicBool) {
-    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
-    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
-    use std::io::{IoSlice, IoSliceMut};
-    use std::os::fd::AsRawFd;
-    const BATCH: usize = 32;
-    let fd = sock.as_raw_fd();
-    let mut bufs = vec![[0u8; 512]; BATCH];
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-    let mut got: Vec<(usize, SocketAddrAny)> = Vec::with_capacity(BATCH);
-    while !stop.load(Ordering::Relaxed) {
-        got.clear();
-        {
-            let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
-                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-            let Ok(msgs) = recvmmsg(
-                fd,
-                &mut headers,
-                iovs.iter_mut(),
-                MsgFlags::MSG_WAITFORONE,
-                None,
-            ) else {
-                continue; // the read timeout: look at the stop flag
-            };
-            for m in msgs {
-                let addr = m
-                    .address
-                    .and_then(|a| a.as_sockaddr_in().map(|v4| SocketAddr::V4((*v4).into())));
-                if let Some(addr) = addr {
-                    got.push((m.bytes, addr.into()));
-                }
-            }
-        }
-        for ((len, _), buf) in got.iter().zip(bufs.iter_mut()) {
-            if *len >= 12 {
-                buf[2] |= 0x80;
-            }
-        }
-        let iovs: Vec<[IoSlice<'_>; 1]> = got
-            .iter()
-            .zip(&bufs)
-            .map(|((len, _), b)| [IoSlice::new(b.get(..*len).unwrap_or(b))])
-            .collect();
-        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
-            got.iter().map(|_| SendAncillaryBuffer::default()).collect();
-        let mut msgs: Vec<MMsgHdr<'_>> = got
-            .iter()
-            .zip(&iovs)
-            .zip(controls.iter_mut())
-            .map(|(((_, peer), iov), control)| MMsgHdr::new_with_addr(peer, iov, control))
-            .collect();
-        let mut at = 0;
-        while let Some(rest) = msgs.get_mut(at..).filter(|r| !r.is_empty()) {
-            match sendmmsg(sock, rest, SendFlags::empty()) {
-                Ok(0) => break,
-                Ok(sent) => at += sent,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => at += 1,
-            }
-        }
     }
 }
 

@@ -44,6 +44,7 @@ pub use hickory_proto;
 pub use hot::AnswerCache;
 pub use server::serve;
 pub use snapshot::{SCHEMA_VERSION, Snapshot};
+pub use udp::reflect;
 pub use watcher::run_watcher;
 pub use wire::{Pending, Processed, Transport, encode_response, fuzz_query_path, process_packet};
 

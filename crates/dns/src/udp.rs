@@ -251,3 +251,46 @@ fn send_all(sock: &std::net::UdpSocket, replies: &[(Vec<u8>, SocketAddrAny)]) {
         }
     }
 }
+
+/// Answers every datagram on `sock` with itself, the QR (response) bit set, until `stop` (looked
+/// at between batches and at least every read timeout the caller set on `sock`): a well-formed
+/// DNS response (the question echoed, no records, NOERROR) for no DNS work at all, over the same
+/// batched I/O as the workers ([`recvmmsg`] then [`send_all`]). `knet bench dns` loads it to
+/// measure the most its load generator gets out of any server on the machine.
+pub fn reflect(sock: &std::net::UdpSocket, stop: &AtomicBool) {
+    let fd = sock.as_raw_fd();
+    let mut bufs = vec![[0u8; UDP_RECV]; BATCH];
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let mut replies: Vec<(Vec<u8>, SocketAddrAny)> = Vec::with_capacity(BATCH);
+    while !stop.load(Ordering::Relaxed) {
+        replies.clear();
+        let received: Vec<(usize, SockaddrStorage)> = {
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+            match recvmmsg(
+                fd,
+                &mut headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_WAITFORONE,
+                None,
+            ) {
+                Ok(msgs) => msgs
+                    .filter_map(|m| m.address.map(|a| (m.bytes, a)))
+                    .collect(),
+                // The read timeout (time to look at the stop flag), a signal, an ICMP error.
+                Err(_) => continue,
+            }
+        };
+        for ((len, peer), buf) in received.iter().zip(&bufs) {
+            let (Some(peer), Some(packet)) = (socket_addr(peer), buf.get(..*len)) else {
+                continue;
+            };
+            let mut reply = packet.to_vec();
+            if let Some(flags) = reply.get_mut(2) {
+                *flags |= 0x80;
+                replies.push((reply, peer.into()));
+            }
+        }
+        send_all(sock, &replies);
+    }
+}
