@@ -9,8 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, knet_bin, seeds_dir};
-use serde_json::Value;
+use common::{Cluster, knet_bin, pod_ip, seeds_dir};
 
 /// A seed manifest with its (not built-in) image replaced by knet's netexec on `port`.
 fn seed_with_netexec(file: &str, image: &str, port: u16) -> String {
@@ -21,40 +20,6 @@ fn seed_with_netexec(file: &str, image: &str, port: u16) -> String {
             "image: knet/netexec\n          args: [\"--http-port={port}\", \"--udp-port=-1\"]"
         ),
     )
-}
-
-fn ready(c: &Cluster, prefix: &str, n: usize) -> Vec<Value> {
-    c.eventually(
-        Duration::from_secs(40),
-        &format!("{n} ready {prefix}*"),
-        || {
-            let pods = c.get_json(&["pods", "-A"]);
-            let items: Vec<Value> = pods["items"]
-                .as_array()?
-                .iter()
-                .filter(|p| {
-                    p["metadata"]["name"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with(prefix))
-                })
-                .cloned()
-                .collect();
-            let ready = items
-                .iter()
-                .filter(|p| {
-                    p["status"]["conditions"].as_array().is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-                })
-                .count();
-            (items.len() == n && ready == n).then_some(items)
-        },
-    )
-}
-
-fn ip(p: &Value) -> String {
-    p["status"]["podIP"].as_str().unwrap().to_string()
 }
 
 /// `dig +short ARGS` run inside pod `pod`: the answer lines, sorted.
@@ -167,9 +132,9 @@ fn pods_resolve_services_by_name_through_the_cluster_dns() {
     ]
     .join("\n---\n");
     c.knet_stdin(&["apply", "-f", "-"], &manifest).ok();
-    let backends = ready(&c, "backend-", 3);
-    let frontends = ready(&c, "frontend-", 3);
-    let hl = ready(&c, "hl-", 2);
+    let backends = c.ready_pods(&["-A"], "backend-", 3);
+    let frontends = c.ready_pods(&["-A"], "frontend-", 3);
+    let hl = c.ready_pods(&["-A"], "hl-", 2);
     let fe = frontends[0]["metadata"]["name"]
         .as_str()
         .unwrap()
@@ -238,13 +203,13 @@ fn pods_resolve_services_by_name_through_the_cluster_dns() {
         0
     );
     // Headless: the pods' own addresses, and each pod's hostname under the Service.
-    let mut hl_ips: Vec<String> = hl.iter().map(ip).collect();
+    let mut hl_ips: Vec<String> = hl.iter().map(pod_ip).collect();
     hl_ips.sort();
     assert_eq!(dig(&c, &fe, &["hl.default.svc.cluster.local"]), hl_ips);
     let hl0 = hl.iter().find(|p| p["metadata"]["name"] == "hl-0").unwrap();
     assert_eq!(
         dig(&c, &fe, &["hl-0.hl.default.svc.cluster.local"]),
-        vec![ip(hl0)]
+        vec![pod_ip(hl0)]
     );
     // SRV for a named port: the ClusterIP Service's name; per pod for the headless one.
     assert_eq!(

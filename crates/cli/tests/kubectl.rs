@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::Cluster;
+use common::{Cluster, is_ready};
 use serde_json::Value;
 
 const WEB: &str = r#"
@@ -572,15 +572,7 @@ fn a_template_change_rolls_out_within_max_surge_and_max_unavailable() {
             .iter()
             .filter(|p| !p["metadata"]["deletionTimestamp"].is_string())
             .collect();
-        let ready = live
-            .iter()
-            .filter(|p| {
-                p["status"]["conditions"].as_array().is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-            })
-            .count();
+        let ready = live.iter().filter(|p| is_ready(p)).count();
         max_pods = max_pods.max(live.len());
         min_ready = min_ready.min(ready);
         let new = live

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Cluster, knet_bin};
+use common::{Cluster, knet_bin, pod_ip};
 use serde_json::Value;
 
 const PAIR: &str = "apiVersion: v1
@@ -52,29 +52,8 @@ fn running_pods(c: &Cluster, n: usize) -> Vec<Value> {
     )
 }
 
-fn ip_of(p: &Value) -> String {
-    p["status"]["podIP"].as_str().unwrap().to_string()
-}
-
 fn name_of(p: &Value) -> String {
     p["metadata"]["name"].as_str().unwrap().to_string()
-}
-
-/// `knet exec POD -- knet image client http URL`: the body.
-fn http_from(c: &Cluster, pod: &str, url: &str) -> String {
-    let r = c.knet(&[
-        "exec",
-        pod,
-        "--",
-        knet_bin(),
-        "image",
-        "client",
-        "http",
-        url,
-        "--timeout",
-        "3000",
-    ]);
-    r.ok().trim().to_string()
 }
 
 #[test]
@@ -141,27 +120,27 @@ fn pods_talk_without_nat(overlay: &str) {
             ])
             .ok()
             .to_string();
-        assert!(addr.contains(&format!("{}/32", ip_of(p))), "{addr}");
+        assert!(addr.contains(&format!("{}/32", pod_ip(p))), "{addr}");
     }
     // Same node.
-    let seen = http_from(&c, "s0", &format!("http://{}:8080/clientip", ip_of(&s1)));
+    let seen = c.http_from("s0", &format!("http://{}:8080/clientip", pod_ip(&s1)));
     assert!(
-        seen.starts_with(&format!("{}:", ip_of(&s0))),
+        seen.starts_with(&format!("{}:", pod_ip(&s0))),
         "same node: the server sees the client pod's IP: {seen}"
     );
     // Across nodes, both ways.
-    let seen = http_from(&c, "s0", &format!("http://{}:8080/clientip", ip_of(&s2)));
+    let seen = c.http_from("s0", &format!("http://{}:8080/clientip", pod_ip(&s2)));
     assert!(
-        seen.starts_with(&format!("{}:", ip_of(&s0))),
+        seen.starts_with(&format!("{}:", pod_ip(&s0))),
         "across nodes, no NAT: {seen}"
     );
-    let seen = http_from(&c, "s2", &format!("http://{}:8080/clientip", ip_of(&s1)));
+    let seen = c.http_from("s2", &format!("http://{}:8080/clientip", pod_ip(&s1)));
     assert!(
-        seen.starts_with(&format!("{}:", ip_of(&s2))),
+        seen.starts_with(&format!("{}:", pod_ip(&s2))),
         "across nodes, no NAT: {seen}"
     );
     assert_eq!(
-        http_from(&c, "s2", &format!("http://{}:8080/hostname", ip_of(&s0))),
+        c.http_from("s2", &format!("http://{}:8080/hostname", pod_ip(&s0))),
         "s0"
     );
     // The pod's own IP is the one others see, and the MTU fits the overlay.
@@ -240,7 +219,7 @@ fn egress_is_masqueraded_to_the_node_address_and_nodes_reach_pods() {
             "image",
             "client",
             "http",
-            &format!("http://{}:8080/hostname", ip_of(s0)),
+            &format!("http://{}:8080/hostname", pod_ip(s0)),
         ],
     );
     assert_eq!(out.trim(), "s0");

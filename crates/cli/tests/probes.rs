@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, knet_bin};
+use common::Cluster;
 use serde_json::Value;
 
 fn pod(c: &Cluster, name: &str) -> Value {
@@ -39,23 +39,6 @@ fn wait_ready(c: &Cluster, name: &str, want: bool, within: Duration) -> Value {
             && container_ready(&p) == Some(want))
         .then_some(p)
     })
-}
-
-/// `knet exec POD -- knet image client http URL`: asks the pod's netexec something.
-fn ask(c: &Cluster, pod: &str, url: &str) -> String {
-    let run = c.knet(&[
-        "exec",
-        pod,
-        "--",
-        knet_bin(),
-        "image",
-        "client",
-        "http",
-        url,
-        "--timeout",
-        "3000",
-    ]);
-    run.ok().trim().to_owned()
 }
 
 const READINESS: &str = "apiVersion: v1
@@ -105,12 +88,12 @@ fn readiness_probes_drive_the_ready_condition_both_ways() {
     assert!(table.contains("1/1"), "{table}");
 
     // /readyz answers 503 from now on: not ready after the next probe...
-    ask(&c, "web", "http://127.0.0.1:8080/setready?code=503");
+    c.http_from("web", "http://127.0.0.1:8080/setready?code=503");
     let t = Instant::now();
     wait_ready(&c, "web", false, Duration::from_secs(10));
     let to_unready = t.elapsed();
     // ...and 200 again: ready again.
-    ask(&c, "web", "http://127.0.0.1:8080/setready?code=200");
+    c.http_from("web", "http://127.0.0.1:8080/setready?code=200");
     let t = Instant::now();
     wait_ready(&c, "web", true, Duration::from_secs(10));
     let to_ready = t.elapsed();

@@ -49,38 +49,6 @@ spec:
     args: [\"--http-port=7070\", \"--udp-port=-1\"]
 ";
 
-/// Pods whose name starts with `prefix`, once `n` of them are Running and Ready.
-fn ready_pods(c: &Cluster, prefix: &str, n: usize) -> Vec<Value> {
-    c.eventually(
-        Duration::from_secs(40),
-        &format!("{n} ready pods {prefix}*"),
-        || {
-            let pods = c.get_json(&["pods"]);
-            let items: Vec<Value> = pods["items"]
-                .as_array()?
-                .iter()
-                .filter(|p| {
-                    p["metadata"]["name"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with(prefix))
-                        && p["metadata"]["deletionTimestamp"].is_null()
-                })
-                .cloned()
-                .collect();
-            let ready = items
-                .iter()
-                .filter(|p| {
-                    p["status"]["conditions"].as_array().is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-                })
-                .count();
-            (items.len() == n && ready == n).then_some(items)
-        },
-    )
-}
-
 fn names(pods: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = pods
         .iter()
@@ -125,24 +93,6 @@ fn parse_spread(out: &str) -> BTreeMap<String, u32> {
         .collect()
 }
 
-fn http_from_pod(c: &Cluster, from: &str, url: &str) -> String {
-    c.knet(&[
-        "exec",
-        from,
-        "--",
-        knet_bin(),
-        "image",
-        "client",
-        "http",
-        url,
-        "--timeout",
-        "2000",
-    ])
-    .ok()
-    .trim()
-    .to_string()
-}
-
 /// The nft table of the service proxy in a node's namespace.
 fn proxy_table(c: &Cluster, node_netns: &str) -> String {
     c.run_in(node_netns, &["nft", "list", "table", "ip", "knet-proxy"])
@@ -179,9 +129,9 @@ spec:
         deployment("web", 3, "")
     );
     c.knet_stdin(&["apply", "-f", "-"], &manifest).ok();
-    let web = ready_pods(&c, "web-", 3);
-    ready_pods(&c, "client", 1);
-    ready_pods(&c, "decoy", 1);
+    let web = c.ready_pods(&[], "web-", 3);
+    c.ready_pods(&[], "client", 1);
+    c.ready_pods(&[], "decoy", 1);
 
     // The EndpointSlice holds exactly the three replicas, port 8080 resolved from `http`.
     let slices = c.eventually(Duration::from_secs(20), "the web slice", || {
@@ -223,7 +173,7 @@ spec:
         .as_str()
         .unwrap()
         .to_string();
-    let seen = http_from_pod(&c, "client", &format!("http://{ip}/clientip"));
+    let seen = c.http_from("client", &format!("http://{ip}/clientip"));
     assert!(seen.starts_with(&format!("{client_ip}:")), "{seen}");
     // A pod reaching itself through its Service (hairpin) gets an answer.
     let first = names(&web)[0].clone();
@@ -319,8 +269,8 @@ spec:
         deployment("sticky", 3, "")
     );
     c.knet_stdin(&["apply", "-f", "-"], &manifest).ok();
-    ready_pods(&c, "sticky-", 3);
-    ready_pods(&c, "client", 1);
+    c.ready_pods(&[], "sticky-", 3);
+    c.ready_pods(&[], "client", 1);
     let sticky = cluster_ip(&c, "sticky");
     let spread = c.eventually(Duration::from_secs(10), "answers", || {
         let s = spread_from_pod(&c, "client", &format!("http://{sticky}/hostname"), 30);
@@ -402,7 +352,7 @@ spec:
         deployment("np", 2, &pin)
     );
     c.knet_stdin(&["apply", "-f", "-"], &manifest).ok();
-    let pods = ready_pods(&c, "np-", 2);
+    let pods = c.ready_pods(&[], "np-", 2);
     let client = |url: &str| {
         c.run_in_netns(
             "external",
@@ -528,7 +478,7 @@ endpoints:
 {CLIENT}"
     );
     c.knet_stdin(&["apply", "-f", "-"], &manifest).ok();
-    ready_pods(&c, "client", 1);
+    c.ready_pods(&[], "client", 1);
     let ip = cluster_ip(&c, "external-database");
     let host = c.eventually(Duration::from_secs(15), "the external server", || {
         let r = c.knet(&[

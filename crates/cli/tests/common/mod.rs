@@ -274,6 +274,65 @@ fn run_with_stdin(cmd: &mut Command, input: &str) -> Run {
     Run::from(child.wait_with_output().expect("wait"))
 }
 
+impl Cluster {
+    /// Pods (of `get pods ARGS`, e.g. `-A`) whose name starts with `prefix`, not being deleted,
+    /// once there are `n` of them and all are Ready (within 40 s).
+    pub fn ready_pods(&self, get_args: &[&str], prefix: &str, n: usize) -> Vec<Value> {
+        let mut args = vec!["pods"];
+        args.extend_from_slice(get_args);
+        self.eventually(
+            Duration::from_secs(40),
+            &format!("{n} ready pods {prefix}*"),
+            || {
+                let pods = self.get_json(&args);
+                let items: Vec<Value> = pods["items"]
+                    .as_array()?
+                    .iter()
+                    .filter(|p| {
+                        p["metadata"]["name"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with(prefix))
+                            && p["metadata"]["deletionTimestamp"].is_null()
+                    })
+                    .cloned()
+                    .collect();
+                let ready = items.iter().filter(|p| is_ready(p)).count();
+                (items.len() == n && ready == n).then_some(items)
+            },
+        )
+    }
+
+    /// `knet exec POD -- knet image client http URL`: the body, trimmed (3 s timeout).
+    pub fn http_from(&self, pod: &str, url: &str) -> String {
+        let run = self.knet(&[
+            "exec",
+            pod,
+            "--",
+            knet_bin(),
+            "image",
+            "client",
+            "http",
+            url,
+            "--timeout",
+            "3000",
+        ]);
+        run.ok().trim().to_owned()
+    }
+}
+
+/// Whether a pod (as JSON) has the condition Ready=True.
+pub fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// A pod's IP (the pod must have one).
+pub fn pod_ip(pod: &Value) -> String {
+    pod["status"]["podIP"].as_str().unwrap().to_string()
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let r = self.knet(&["down"]);
