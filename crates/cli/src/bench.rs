@@ -18,6 +18,53 @@ use clap::Subcommand;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
+/// A benchmark's worker: the arguments of a hidden `knet bench X-worker`, run as soon as they are
+/// parsed (see [`WorkerEntry`]).
+pub trait Worker: clap::Args + clap::FromArgMatches {
+    /// Runs the worker in a process that has one thread; returns its exit code.
+    fn main(&self) -> i32;
+}
+
+/// `knet bench X-worker`: never constructed. Parsing it runs the worker `W`, while the process
+/// still has one thread (`enter_world` needs that), and ends the process with the worker's exit
+/// code, before `main` goes on.
+pub enum WorkerEntry<W> {
+    #[doc(hidden)]
+    #[expect(dead_code, reason = "never constructed: parsing ends the process")]
+    Never(std::convert::Infallible, std::marker::PhantomData<W>),
+}
+
+impl<W> std::fmt::Debug for WorkerEntry<W> {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            WorkerEntry::Never(never, _) => match never {},
+        }
+    }
+}
+
+impl<W: Worker> clap::FromArgMatches for WorkerEntry<W> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let args = W::from_arg_matches(matches)?;
+        std::process::exit(args.main())
+    }
+
+    fn update_from_arg_matches(&mut self, _matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        match *self {
+            WorkerEntry::Never(never, _) => match never {},
+        }
+    }
+}
+
+impl<W: Worker> clap::Args for WorkerEntry<W> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        W::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        W::augment_args_for_update(cmd)
+    }
+}
+
 /// Benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -35,7 +82,7 @@ pub enum BenchCommand {
     Pods(bench_pods::PodsArgs),
     /// The part of `bench pods` that runs inside a world of its own.
     #[command(hide = true)]
-    PodsWorker(bench_pods::WorkerEntry),
+    PodsWorker(WorkerEntry<bench_pods::WorkerArgs>),
     /// Service proxy: programming time for one changed Service at 1,000 to 30,000 Services, and
     /// first-packet latency through a ClusterIP, against kube-proxy's iptables layout.
     Proxy(bench_proxy::ProxyArgs),
@@ -47,7 +94,7 @@ pub enum BenchCommand {
     Dns(bench_dns::DnsArgs),
     /// The part of `bench dns` that runs inside a world of its own.
     #[command(hide = true)]
-    DnsWorker(bench_dns::WorkerEntry),
+    DnsWorker(WorkerEntry<bench_dns::WorkerArgs>),
 }
 
 /// Runs a benchmark.
@@ -59,7 +106,7 @@ pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
         } => api(*objects, *concurrency).await,
         BenchCommand::Pods(args) => bench_pods::run(args).await,
         // Parsing `pods-worker` runs it and ends the process: this value never exists.
-        BenchCommand::PodsWorker(never) => match *never {},
+        BenchCommand::PodsWorker(WorkerEntry::Never(never, _)) => match *never {},
         BenchCommand::Proxy(args) => {
             bench_proxy::run(args).await?;
             if args.rss_services == 0 {
@@ -78,7 +125,7 @@ pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
         BenchCommand::ProxyWorker(never) => match *never {},
         BenchCommand::Dns(args) => bench_dns::run(args).await,
         // As `pods-worker`: parsing `dns-worker` runs it and ends the process.
-        BenchCommand::DnsWorker(never) => match *never {},
+        BenchCommand::DnsWorker(WorkerEntry::Never(never, _)) => match *never {},
     }
 }
 

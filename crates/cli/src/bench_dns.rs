@@ -21,7 +21,7 @@
 //! a user namespace when not root; tmpfs on /tmp, where the query and hosts files live) vanishes
 //! with its first process, and every child (dnsmasq, dnsperf) is killed when its handle drops,
 //! also when SIGINT or SIGTERM ends the run early ([`Interrupt`]). It needs no cluster. As in `bench pods`, the worker runs from the argument parser
-//! ([`WorkerEntry`]) because `enter_world` needs a process with one thread; the worker stays
+//! ([`super::WorkerEntry`]) because `enter_world` needs a process with one thread; the worker stays
 //! synchronous apart from the DNS server's own runtime, so pinning that runtime's threads is
 //! pinning the server (`taskset -c` on a process: threads inherit the creating thread's CPUs).
 
@@ -121,29 +121,9 @@ pub struct WorkerArgs {
     taskset: Option<PathBuf>,
 }
 
-/// `knet bench dns-worker`: never constructed. Parsing it runs the worker, single-threaded at
-/// that point, and ends the process with the worker's exit code.
-#[derive(Debug, Clone)]
-pub enum WorkerEntry {}
-
-impl clap::FromArgMatches for WorkerEntry {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let args = WorkerArgs::from_arg_matches(matches)?;
-        std::process::exit(worker_main(&args))
-    }
-
-    fn update_from_arg_matches(&mut self, _matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        match *self {}
-    }
-}
-
-impl clap::Args for WorkerEntry {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        WorkerArgs::augment_args(cmd)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        WorkerArgs::augment_args_for_update(cmd)
+impl super::Worker for WorkerArgs {
+    fn main(&self) -> i32 {
+        worker_main(self)
     }
 }
 

@@ -17,7 +17,7 @@
 //!
 //! The worker must enter its world while the process has one thread, and `main` builds the async
 //! runtime right after parsing the command line; so `pods-worker` runs from the argument parser
-//! ([`WorkerEntry`]'s `FromArgMatches`) and ends the process there, before `main` goes on.
+//! ([`super::WorkerEntry`]'s `FromArgMatches`) and ends the process there, before `main` goes on.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -97,29 +97,9 @@ pub struct WorkerArgs {
     ip: Option<PathBuf>,
 }
 
-/// `knet bench pods-worker`: never constructed. Parsing it runs the worker, single-threaded at
-/// that point, and ends the process with the worker's exit code.
-#[derive(Debug, Clone)]
-pub enum WorkerEntry {}
-
-impl clap::FromArgMatches for WorkerEntry {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let args = WorkerArgs::from_arg_matches(matches)?;
-        std::process::exit(worker_main(&args))
-    }
-
-    fn update_from_arg_matches(&mut self, _matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        match *self {}
-    }
-}
-
-impl clap::Args for WorkerEntry {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        WorkerArgs::augment_args(cmd)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        WorkerArgs::augment_args_for_update(cmd)
+impl super::Worker for WorkerArgs {
+    fn main(&self) -> i32 {
+        worker_main(self)
     }
 }
 
