@@ -1,8 +1,24 @@
 //! The node's service proxy (knet's kube-proxy in nftables mode): it mirrors Services,
-//! EndpointSlices and Nodes from the API, computes the desired `ip knet-proxy` table with
-//! the pure `knet-proxy` crate, and changes the node's table only in `nft -f` transactions:
-//! element-level diffs normally, the whole table at start and after any failure (as
-//! kube-proxy's nftables proxier does, pkg/proxy/nftables/proxier.go `syncProxyRules`).
+//! EndpointSlices and Nodes from the API, keeps the desired `ip knet-proxy` table with the pure
+//! `knet-proxy` crate, and changes the node's table only in `nft -f` transactions: element-level
+//! changes normally, the whole table at start and after any failure (as kube-proxy's nftables
+//! proxier does, pkg/proxy/nftables/proxier.go `syncProxyRules`).
+//!
+//! Each sync costs what changed, not the number of Services, as kube-proxy's partial syncs do
+//! (its change trackers hand `syncProxyRules` the changed service ports only):
+//!
+//! ```text
+//!  watch events ─► mirrors (objects + keys changed since the last sync)
+//!    changed Services, changed slices ─(slice ─► its Service, label kubernetes.io/service-name)─►
+//!    affected Services ─► service_ports() each ─► Snapshot::replace_service ─► changed port keys
+//!    ─► Proxier::apply ─► transaction ─► nft -f        (health checks, LoadBalancer addresses:
+//!                                                       the affected Services only)
+//! ```
+//!
+//! What stays O(Services): a (re)list of Services or EndpointSlices (start, watch reset) rebuilds
+//! the snapshot and compares it with the previous one; a full transaction (start, failure)
+//! recreates the table; a change in the set of ready nodes recomputes every LoadBalancer
+//! Service's announcement.
 //!
 //! Beside the table it runs what kube-proxy serves on a node: `/metrics` on port 10249
 //! (`kubeproxy_sync_proxy_rules_duration_seconds`, `kubeproxy_network_programming_duration_seconds`, ...),
@@ -125,10 +141,15 @@ impl Metrics {
     }
 }
 
-/// What the mirrors hold: objects by `namespace/name`, and whether the first list is done.
+/// What the mirrors hold: objects by `namespace/name`, whether the first list is done, and
+/// what changed since the sync loop last took the changes.
 struct Mirror<K> {
     objects: BTreeMap<String, K>,
     synced: bool,
+    /// Keys of objects applied or deleted since the sync loop last looked.
+    changed: BTreeSet<String>,
+    /// A (re)list replaced `objects` since the sync loop last looked: anything may have changed.
+    relisted: bool,
 }
 
 impl<K> Default for Mirror<K> {
@@ -136,7 +157,19 @@ impl<K> Default for Mirror<K> {
         Mirror {
             objects: BTreeMap::new(),
             synced: false,
+            changed: BTreeSet::new(),
+            relisted: false,
         }
+    }
+}
+
+impl<K> Mirror<K> {
+    /// The changes since the last call: (relisted, changed keys).
+    fn take_changes(&mut self) -> (bool, BTreeSet<String>) {
+        (
+            std::mem::take(&mut self.relisted),
+            std::mem::take(&mut self.changed),
+        )
     }
 }
 
@@ -150,8 +183,8 @@ fn key<K: Resource>(o: &K) -> String {
     )
 }
 
-/// Keeps `mirror` equal to the API's objects of `api`; calls `on_apply` for each changed object
-/// and wakes `notify` after each event.
+/// Keeps `mirror` equal to the API's objects of `api`, recording which changed; calls
+/// `on_apply` for each changed object and wakes `notify` after each event.
 async fn mirror<K>(
     api: Api<K>,
     mirror: Shared<K>,
@@ -173,19 +206,25 @@ async fn mirror<K>(
                 if let Ok(mut m) = mirror.lock() {
                     m.objects = std::mem::take(&mut fresh);
                     m.synced = true;
+                    m.relisted = true;
+                    m.changed.clear();
                 }
                 notify.notify_one();
             }
             Ok(watcher::Event::Apply(o)) => {
                 on_apply(&o);
                 if let Ok(mut m) = mirror.lock() {
-                    m.objects.insert(key(&o), o);
+                    let k = key(&o);
+                    m.changed.insert(k.clone());
+                    m.objects.insert(k, o);
                 }
                 notify.notify_one();
             }
             Ok(watcher::Event::Delete(o)) => {
                 if let Ok(mut m) = mirror.lock() {
-                    m.objects.remove(&key(&o));
+                    let k = key(&o);
+                    m.objects.remove(&k);
+                    m.changed.insert(k);
                 }
                 notify.notify_one();
             }
@@ -193,6 +232,159 @@ async fn mirror<K>(
                 tracing::debug!(error = %e, "proxy watch");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+        }
+    }
+}
+
+/// `namespace/name` -> (namespace, name).
+fn split_key(k: &str) -> (String, String) {
+    let (ns, name) = k.split_once('/').unwrap_or(("", k));
+    (ns.to_string(), name.to_string())
+}
+
+/// What one sync has to program.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Step {
+    /// Service ports added, removed or changed.
+    changed: BTreeSet<knet_proxy::ServicePortKey>,
+    /// Services (namespace, name) whose object or slices changed.
+    services: BTreeSet<(String, String)>,
+    /// Everything was read again (a relist): every Service may have changed.
+    all: bool,
+}
+
+/// The proxy's [`knet_proxy::Snapshot`], kept up to date one changed object at a time, with
+/// the index that finds a Service's EndpointSlices without a walk over all of them.
+struct Tracker {
+    view: knet_proxy::NodeView,
+    snapshot: knet_proxy::Snapshot,
+    /// Slice key -> the Service (namespace, name) it belonged to when last seen.
+    slice_owner: BTreeMap<String, (String, String)>,
+    /// (namespace, Service name) -> its slices' keys.
+    slices_of: BTreeMap<(String, String), BTreeSet<String>>,
+}
+
+impl Tracker {
+    fn new(view: knet_proxy::NodeView, cluster_cidr: Ipv4Net) -> Tracker {
+        let snapshot = knet_proxy::Snapshot::new(cluster_cidr, view.ips.clone());
+        Tracker {
+            view,
+            snapshot,
+            slice_owner: BTreeMap::new(),
+            slices_of: BTreeMap::new(),
+        }
+    }
+
+    fn slice_owner_of(slice: &EndpointSlice) -> Option<(String, String)> {
+        let svc = knet_proxy::slice_service(slice)?;
+        Some((slice.namespace().unwrap_or_default(), svc.to_string()))
+    }
+
+    fn index_slice(&mut self, key: &str, owner: Option<(String, String)>) {
+        if let Some(before) = self.slice_owner.remove(key)
+            && let Some(keys) = self.slices_of.get_mut(&before)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.slices_of.remove(&before);
+            }
+        }
+        if let Some(owner) = owner {
+            self.slices_of
+                .entry(owner.clone())
+                .or_default()
+                .insert(key.to_string());
+            self.slice_owner.insert(key.to_string(), owner);
+        }
+    }
+
+    /// The slices of Service `namespace/name` among `slices`.
+    fn slices_of<'a>(
+        &'a self,
+        service: &(String, String),
+        slices: &'a BTreeMap<String, EndpointSlice>,
+    ) -> impl Iterator<Item = &'a EndpointSlice> + 'a {
+        self.slices_of
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| slices.get(k))
+    }
+
+    /// Everything again, after a (re)list: O(Services). The changed ports are found by
+    /// comparing the new snapshot with the previous one, so that a relist does not need a
+    /// full transaction (which would forget session affinity).
+    fn rebuild(
+        &mut self,
+        services: &BTreeMap<String, Service>,
+        slices: &BTreeMap<String, EndpointSlice>,
+    ) -> Step {
+        let new = knet_proxy::snapshot(
+            services.values(),
+            slices.values(),
+            &self.view,
+            self.snapshot.cluster_cidr,
+        );
+        self.slice_owner.clear();
+        self.slices_of.clear();
+        for (k, slice) in slices {
+            self.index_slice(k, Tracker::slice_owner_of(slice));
+        }
+        let old = std::mem::replace(&mut self.snapshot, new);
+        let mut changed: BTreeSet<knet_proxy::ServicePortKey> = old
+            .services
+            .iter()
+            .filter(|(k, v)| self.snapshot.services.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        changed.extend(
+            self.snapshot
+                .services
+                .keys()
+                .filter(|k| !old.services.contains_key(*k))
+                .cloned(),
+        );
+        Step {
+            changed,
+            services: BTreeSet::new(),
+            all: true,
+        }
+    }
+
+    /// The Services and slices of `changed_services` / `changed_slices` (keys; present in the
+    /// maps or deleted) again: O(changed objects x log Services).
+    fn apply(
+        &mut self,
+        services: &BTreeMap<String, Service>,
+        slices: &BTreeMap<String, EndpointSlice>,
+        changed_services: &BTreeSet<String>,
+        changed_slices: &BTreeSet<String>,
+    ) -> Step {
+        let mut affected: BTreeSet<(String, String)> =
+            changed_services.iter().map(|k| split_key(k)).collect();
+        for k in changed_slices {
+            // A slice counts for the Service it belonged to and the one it belongs to now
+            // (its label could change; deleted, it belongs to none).
+            let now = slices.get(k).and_then(Tracker::slice_owner_of);
+            affected.extend(self.slice_owner.get(k).cloned());
+            affected.extend(now.clone());
+            self.index_slice(k, now);
+        }
+        let mut changed = BTreeSet::new();
+        for service in &affected {
+            let (ns, name) = service;
+            let ports = match services.get(&format!("{ns}/{name}")) {
+                Some(svc) => {
+                    knet_proxy::service_ports(svc, self.slices_of(service, slices), &self.view)
+                }
+                None => Vec::new(),
+            };
+            changed.extend(self.snapshot.replace_service(ns, name, ports));
+        }
+        Step {
+            changed,
+            services: affected,
+            all: false,
         }
     }
 }
@@ -246,62 +438,142 @@ fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The nodes that may announce LoadBalancer addresses: ready, not labelled
+/// `node.kubernetes.io/exclude-from-external-load-balancers`; by name.
+fn speakers<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<String> {
+    let mut names: Vec<String> = nodes
+        .into_iter()
+        .filter(|n| node_ready(n) && !n.labels().contains_key(EXCLUDE_FROM_LB))
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The addresses of one Service that node `me` should announce: for a LoadBalancer Service,
+/// each ingress IP whose elected speaker among `ready` nodes is `me` (for
+/// `externalTrafficPolicy: Local`, only nodes with a ready endpoint of the Service, as MetalLB
+/// does, so that traffic lands where it is served). `slices` are the Service's EndpointSlices.
+fn service_addresses_to_announce<'a>(
+    me: &str,
+    svc: &Service,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    ready: &[&str],
+) -> BTreeSet<Ipv4Addr> {
+    let mut out = BTreeSet::new();
+    let Some(spec) = svc.spec.as_ref() else {
+        return out;
+    };
+    if spec.type_.as_deref() != Some("LoadBalancer") {
+        return out;
+    }
+    let local_only = spec.external_traffic_policy.as_deref() == Some("Local");
+    let with_endpoints: BTreeSet<&str> = slices
+        .into_iter()
+        .flat_map(|s| s.endpoints.iter())
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .filter_map(|e| e.node_name.as_deref())
+        .collect();
+    let eligible: Vec<&str> = ready
+        .iter()
+        .copied()
+        .filter(|n| !local_only || with_endpoints.contains(n))
+        .collect();
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref());
+    for ing in ingress.into_iter().flatten() {
+        let Some(ip) = ing.ip.as_deref().and_then(|i| i.parse::<Ipv4Addr>().ok()) else {
+            continue;
+        };
+        if speaker_for(ip, eligible.iter().copied()) == Some(me) {
+            out.insert(ip);
+        }
+    }
+    out
+}
+
 /// The LoadBalancer addresses node `me` should announce: for each LoadBalancer Service's
-/// ingress IP, the elected speaker among ready nodes (for `externalTrafficPolicy: Local`, only
-/// nodes with a ready endpoint of the Service, as MetalLB does, so that traffic lands where it
-/// is served).
+/// ingress IP, the elected speaker among ready nodes (see `service_addresses_to_announce`).
 pub fn addresses_to_announce(
     me: &str,
     services: &[Service],
     slices: &[EndpointSlice],
     nodes: &[Node],
 ) -> BTreeSet<Ipv4Addr> {
-    let ready: Vec<&str> = nodes
-        .iter()
-        .filter(|n| node_ready(n) && !n.labels().contains_key(EXCLUDE_FROM_LB))
-        .filter_map(|n| n.metadata.name.as_deref())
-        .collect();
+    let ready = speakers(nodes);
+    let ready: Vec<&str> = ready.iter().map(String::as_str).collect();
     let mut out = BTreeSet::new();
     for svc in services {
-        let Some(spec) = svc.spec.as_ref() else {
-            continue;
-        };
-        if spec.type_.as_deref() != Some("LoadBalancer") {
-            continue;
-        }
-        let local_only = spec.external_traffic_policy.as_deref() == Some("Local");
         let ns = svc.namespace().unwrap_or_default();
         let name = svc.name_any();
-        let with_endpoints: BTreeSet<&str> = slices
-            .iter()
-            .filter(|s| {
-                s.namespace().as_deref() == Some(ns.as_str())
-                    && s.labels().get("kubernetes.io/service-name") == Some(&name)
-            })
-            .flat_map(|s| s.endpoints.iter())
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
-            .filter_map(|e| e.node_name.as_deref())
-            .collect();
-        let eligible: Vec<&str> = ready
-            .iter()
-            .copied()
-            .filter(|n| !local_only || with_endpoints.contains(n))
-            .collect();
-        let ingress = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| lb.ingress.as_ref());
-        for ing in ingress.into_iter().flatten() {
-            let Some(ip) = ing.ip.as_deref().and_then(|i| i.parse::<Ipv4Addr>().ok()) else {
-                continue;
-            };
-            if speaker_for(ip, eligible.iter().copied()) == Some(me) {
-                out.insert(ip);
-            }
-        }
+        let own = slices.iter().filter(|s| {
+            s.namespace().as_deref() == Some(ns.as_str())
+                && s.labels().get(knet_proxy::SERVICE_NAME_LABEL) == Some(&name)
+        });
+        out.extend(service_addresses_to_announce(me, svc, own, &ready));
     }
     out
+}
+
+/// The LoadBalancer addresses this node should announce, kept per Service so that a change
+/// costs the changed Services only.
+#[derive(Debug, Default)]
+struct Announcer {
+    /// Nodes that may announce, by name (see [`speakers`]).
+    speakers: Vec<String>,
+    /// (namespace, name) -> the addresses this node announces for it (non-empty).
+    by_service: BTreeMap<(String, String), BTreeSet<Ipv4Addr>>,
+    /// Address -> how many Services want it announced here.
+    wanted: BTreeMap<Ipv4Addr, usize>,
+}
+
+impl Announcer {
+    /// Takes the nodes in; true when the speakers changed (every Service must be recomputed).
+    fn set_speakers<'a>(&mut self, nodes: impl IntoIterator<Item = &'a Node>) -> bool {
+        let now = speakers(nodes);
+        let changed = now != self.speakers;
+        self.speakers = now;
+        changed
+    }
+
+    /// Service `service` again (absent: gone). Returns the addresses whose wanted state may
+    /// have changed.
+    fn update<'a>(
+        &mut self,
+        me: &str,
+        service: &(String, String),
+        svc: Option<&Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    ) -> BTreeSet<Ipv4Addr> {
+        let ready: Vec<&str> = self.speakers.iter().map(String::as_str).collect();
+        let now = svc
+            .map(|svc| service_addresses_to_announce(me, svc, slices, &ready))
+            .unwrap_or_default();
+        let before = self.by_service.remove(service).unwrap_or_default();
+        for ip in &before {
+            if let Some(n) = self.wanted.get_mut(ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.wanted.remove(ip);
+                }
+            }
+        }
+        for ip in &now {
+            *self.wanted.entry(*ip).or_insert(0) += 1;
+        }
+        let touched = before.union(&now).copied().collect();
+        if !now.is_empty() {
+            self.by_service.insert(service.clone(), now);
+        }
+        touched
+    }
+
+    fn wants(&self, ip: &Ipv4Addr) -> bool {
+        self.wanted.contains_key(ip)
+    }
 }
 
 /// A health check server's answer (pkg/proxy/healthcheck/service_health.go): 200 with the
@@ -406,39 +678,84 @@ impl NodeProxy {
             name: self.node.name.clone(),
             ips: vec![self.node.ip],
         };
-        let mut applied: Option<knet_proxy::Ruleset> = None;
+        let mut tracker = Tracker::new(view, self.cluster_cidr);
+        let mut proxier = knet_proxy::Proxier::new();
+        // The kernel's table is unknown (start) or may differ from the proxier's (a failed
+        // transaction): the next transaction recreates it.
+        let mut needs_full = true;
+        let mut started = false;
+        let mut health_checks = knet_proxy::HealthChecks::new();
+        let mut announcer = Announcer::default();
         let mut announced: BTreeSet<Ipv4Addr> = BTreeSet::new();
         let mut hc_servers: HashMap<u16, crate::AbortOnDrop> = HashMap::new();
         loop {
             notify.notified().await;
             tokio::time::sleep(MIN_SYNC_INTERVAL).await;
-            let (svcs, sls, nds) = {
-                let (Ok(s), Ok(e), Ok(n)) = (services.lock(), slices.lock(), nodes.lock()) else {
+            let start = Instant::now();
+            // Under the mirrors' locks: take what changed and convert only that.
+            let (step, lb_touched) = {
+                let (Ok(mut s), Ok(mut e), Ok(mut n)) =
+                    (services.lock(), slices.lock(), nodes.lock())
+                else {
                     return;
                 };
                 if !(s.synced && e.synced && n.synced) {
                     continue;
                 }
-                (
-                    s.objects.values().cloned().collect::<Vec<_>>(),
-                    e.objects.values().cloned().collect::<Vec<_>>(),
-                    n.objects.values().cloned().collect::<Vec<_>>(),
-                )
+                let (s_relisted, s_changed) = s.take_changes();
+                let (e_relisted, e_changed) = e.take_changes();
+                let (n_relisted, n_changed) = n.take_changes();
+                let step = if !started || s_relisted || e_relisted {
+                    tracker.rebuild(&s.objects, &e.objects)
+                } else {
+                    tracker.apply(&s.objects, &e.objects, &s_changed, &e_changed)
+                };
+                let speakers_changed = (!started || n_relisted || !n_changed.is_empty())
+                    && announcer.set_speakers(n.objects.values());
+                started = true;
+                // LoadBalancer addresses: the affected Services, or all of them when anything
+                // may have changed (a relist, or another set of speakers).
+                let recheck: BTreeSet<(String, String)> = if step.all || speakers_changed {
+                    s.objects
+                        .keys()
+                        .map(|k| split_key(k))
+                        .chain(announcer.by_service.keys().cloned())
+                        .collect()
+                } else {
+                    step.services.clone()
+                };
+                let mut touched = BTreeSet::new();
+                for svc in &recheck {
+                    let obj = s.objects.get(&format!("{}/{}", svc.0, svc.1));
+                    let own = tracker.slices_of(svc, &e.objects);
+                    touched.extend(announcer.update(&self.node.name, svc, obj, own));
+                }
+                (step, touched)
             };
             let triggers: Vec<jiff::Timestamp> = pending
                 .lock()
                 .map(|mut p| std::mem::take(&mut *p))
                 .unwrap_or_default();
-            let start = Instant::now();
-            let snapshot = knet_proxy::snapshot(&svcs, &sls, &view, self.cluster_cidr);
-            let desired = knet_proxy::compute(&snapshot);
-            for c in desired.conflicts() {
-                tracing::warn!(node = %self.node.name, "service proxy: {c}");
-            }
-            let tx = match &applied {
-                Some(old) => knet_proxy::transaction(old, &desired),
-                None => knet_proxy::full_transaction(&desired),
+
+            let snapshot = &tracker.snapshot;
+            let changes = if needs_full {
+                proxier.apply_full(snapshot)
+            } else {
+                proxier.apply(snapshot, &step.changed)
             };
+            if let Some(r) = proxier.ruleset() {
+                if changes.is_full() {
+                    for c in r.conflicts() {
+                        tracing::warn!(node = %self.node.name, "service proxy: {c}");
+                    }
+                } else {
+                    for c in step.changed.iter().flat_map(|k| r.conflicts_of(k)) {
+                        tracing::warn!(node = %self.node.name, "service proxy: {c}");
+                    }
+                }
+            }
+            let tx = proxier.transaction(&changes);
+            let mut programmed = true;
             if !tx.ops.is_empty() {
                 let script = tx.render();
                 let result = match Netns::open(&netns) {
@@ -452,72 +769,100 @@ impl NodeProxy {
                 } else {
                     self.metrics.sync_partial.observe(took);
                 }
-                if let Err(e) = result {
-                    // pkg/proxy/nftables: a failed transaction forces a full resync.
-                    tracing::warn!(node = %self.node.name, error = %e, full = tx.full, "service proxy sync failed; will resync in full");
-                    self.metrics.failures.inc();
-                    applied = None;
-                    if let Ok(mut p) = pending.lock() {
-                        p.extend(triggers);
+                match result {
+                    Ok(()) => {
+                        tracing::debug!(node = %self.node.name, ops = tx.ops.len(), full = tx.full, took_ms = took * 1000.0, "service proxy synced");
                     }
-                    let notify = notify.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(RETRY_AFTER).await;
-                        notify.notify_one();
-                    });
-                    continue;
-                }
-                tracing::debug!(node = %self.node.name, ops = tx.ops.len(), full = tx.full, took_ms = took * 1000.0, "service proxy synced");
-            }
-            applied = Some(desired);
-            let now = jiff::Timestamp::now();
-            for t in triggers {
-                let secs = now.duration_since(t).as_secs_f64();
-                if secs >= 0.0 {
-                    self.metrics.programming.observe(secs);
+                    Err(e) => {
+                        // pkg/proxy/nftables: a failed transaction forces a full resync.
+                        tracing::warn!(node = %self.node.name, error = %e, full = tx.full, "service proxy sync failed; will resync in full");
+                        self.metrics.failures.inc();
+                        programmed = false;
+                    }
                 }
             }
-            self.metrics.last_sync.set(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or_default(),
-            );
+            needs_full = !programmed;
+            if programmed {
+                let now = jiff::Timestamp::now();
+                for t in triggers {
+                    let secs = now.duration_since(t).as_secs_f64();
+                    if secs >= 0.0 {
+                        self.metrics.programming.observe(secs);
+                    }
+                }
+                self.metrics.last_sync.set(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or_default(),
+                );
+            } else {
+                if let Ok(mut p) = pending.lock() {
+                    p.extend(triggers);
+                }
+                let notify = notify.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    notify.notify_one();
+                });
+            }
 
-            // Health check node ports of externalTrafficPolicy: Local Services.
-            let wanted: HashMap<u16, (String, String, usize)> =
-                knet_proxy::health_check_node_ports(&snapshot)
-                    .into_iter()
-                    .map(|h| (h.port, (h.namespace, h.name, h.local_endpoints)))
-                    .collect();
-            // Dropping a handle aborts its server (and closes its port).
-            hc_servers.retain(|port, _| wanted.contains_key(port));
-            for port in wanted.keys() {
-                if !hc_servers.contains_key(port) {
+            // Health check node ports of externalTrafficPolicy: Local Services (they follow the
+            // snapshot, whatever became of the transaction).
+            let touched = if step.all {
+                health_checks.rebuild(&tracker.snapshot)
+            } else {
+                let mut touched = BTreeSet::new();
+                for (ns, name) in &step.services {
+                    touched.extend(health_checks.update(&tracker.snapshot, ns, name));
+                }
+                touched
+            };
+            if let Ok(mut h) = self.health.lock() {
+                for port in &touched {
+                    match health_checks.get(*port) {
+                        Some(hc) => {
+                            h.services
+                                .insert(*port, (hc.namespace, hc.name, hc.local_endpoints));
+                        }
+                        None => {
+                            h.services.remove(port);
+                        }
+                    }
+                }
+                if programmed {
+                    h.last_sync = Some(Instant::now());
+                }
+            }
+            for port in &touched {
+                if health_checks.get(*port).is_none() {
+                    // Dropping a handle aborts its server (and closes its port).
+                    hc_servers.remove(port);
+                } else if !hc_servers.contains_key(port) {
                     let task = tokio::spawn(self.clone().serve_health_check(*port));
                     hc_servers.insert(*port, crate::AbortOnDrop(task));
                 }
             }
-            if let Ok(mut h) = self.health.lock() {
-                h.services = wanted;
-                h.last_sync = Some(Instant::now());
-            }
 
             // LoadBalancer addresses this node announces on the LAN.
-            let want = addresses_to_announce(&self.node.name, &svcs, &sls, &nds);
-            for ip in announced.difference(&want) {
-                let net = IpNet::from(Ipv4Net::from(*ip));
-                if let Err(e) = self.dp.delete_address(&netns, "eth0", net).await {
-                    tracing::warn!(node = %self.node.name, %ip, error = %e, "withdrawing a LoadBalancer address");
+            for ip in lb_touched {
+                let net = IpNet::from(Ipv4Net::from(ip));
+                match (announcer.wants(&ip), announced.contains(&ip)) {
+                    (true, false) => {
+                        if let Err(e) = self.dp.add_address(&netns, "eth0", net).await {
+                            tracing::warn!(node = %self.node.name, %ip, error = %e, "announcing a LoadBalancer address");
+                        }
+                        announced.insert(ip);
+                    }
+                    (false, true) => {
+                        if let Err(e) = self.dp.delete_address(&netns, "eth0", net).await {
+                            tracing::warn!(node = %self.node.name, %ip, error = %e, "withdrawing a LoadBalancer address");
+                        }
+                        announced.remove(&ip);
+                    }
+                    _ => {}
                 }
             }
-            for ip in want.difference(&announced) {
-                let net = IpNet::from(Ipv4Net::from(*ip));
-                if let Err(e) = self.dp.add_address(&netns, "eth0", net).await {
-                    tracing::warn!(node = %self.node.name, %ip, error = %e, "announcing a LoadBalancer address");
-                }
-            }
-            announced = want;
         }
     }
 
@@ -749,6 +1094,191 @@ mod tests {
         assert_eq!(v["localEndpoints"], 2);
         assert_eq!(v["service"]["name"], "web");
         assert_eq!(health_check_body("default", "web", 0).0, 503);
+    }
+
+    /// A ClusterIP Service with ports `http` (80) and `dns` (53/UDP) at `10.96.0.<n>`; a
+    /// LoadBalancer one with ingress `172.18.0.<200 + n>` when `lb` (externalTrafficPolicy
+    /// Local for odd `n`).
+    fn mk_service(name: &str, n: u8, lb: bool) -> Service {
+        use k8s_openapi::api::core::v1::ServicePort;
+        let port = |name: &str, port: i32, protocol: &str| ServicePort {
+            name: Some(name.into()),
+            port,
+            protocol: Some(protocol.into()),
+            ..Default::default()
+        };
+        Service {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                type_: Some(if lb { "LoadBalancer" } else { "ClusterIP" }.into()),
+                external_traffic_policy: (lb && n % 2 == 1).then(|| "Local".into()),
+                cluster_ip: Some(format!("10.96.0.{n}")),
+                ports: Some(vec![port("http", 80, "TCP"), port("dns", 53, "UDP")]),
+                ..Default::default()
+            }),
+            status: lb.then(|| ServiceStatus {
+                load_balancer: Some(LoadBalancerStatus {
+                    ingress: Some(vec![LoadBalancerIngress {
+                        ip: Some(format!("172.18.0.{}", 200 + u16::from(n))),
+                        ..Default::default()
+                    }]),
+                }),
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Slice `name` of Service `svc` with endpoints `10.244.<n>.<i>` on `nodes[i]`, for both
+    /// ports.
+    fn mk_slice(name: &str, svc: &str, n: u8, nodes: &[&str]) -> EndpointSlice {
+        use k8s_openapi::api::discovery::v1::EndpointPort;
+        let port = |name: &str, port: i32, protocol: &str| EndpointPort {
+            name: Some(name.into()),
+            port: Some(port),
+            protocol: Some(protocol.into()),
+            ..Default::default()
+        };
+        let mut s = slice(svc, &nodes.iter().map(|n| (*n, true)).collect::<Vec<_>>());
+        s.metadata.name = Some(name.into());
+        for (i, e) in s.endpoints.iter_mut().enumerate() {
+            e.addresses = vec![format!("10.244.{n}.{}", i + 2)];
+        }
+        s.ports = Some(vec![port("http", 8080, "TCP"), port("dns", 5353, "UDP")]);
+        s
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Random changes to Services and EndpointSlices (created, changed, deleted, a slice moved
+    /// to another Service by its label): after each, the tracker's snapshot equals the one
+    /// built from every object, the ports it reports changed are exactly those that differ, and
+    /// the proxier fed those ports has `compute`'s table; LoadBalancer announcements follow.
+    #[test]
+    fn the_tracked_snapshot_and_announcements_equal_a_rebuild_from_every_object() {
+        let view = knet_proxy::NodeView {
+            name: "a".into(),
+            ips: vec![Ipv4Addr::new(172, 18, 0, 2)],
+        };
+        let cidr: Ipv4Net = "10.244.0.0/16".parse().unwrap();
+        let nodes: BTreeMap<String, Node> = ["a", "b"]
+            .iter()
+            .map(|n| (format!("/{n}"), node(n, true)))
+            .collect();
+        let mut tracker = Tracker::new(view.clone(), cidr);
+        let mut proxier = knet_proxy::Proxier::new();
+        let mut announcer = Announcer::default();
+        assert!(announcer.set_speakers(nodes.values()));
+        let mut services: BTreeMap<String, Service> = BTreeMap::new();
+        let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+        let step = tracker.rebuild(&services, &slices);
+        assert!(step.all && step.changed.is_empty());
+        proxier.apply_full(&tracker.snapshot);
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let names = ["web", "db", "web-2", "api"];
+        for round in 0..400 {
+            let before = tracker.snapshot.clone();
+            let (mut changed_services, mut changed_slices) = (BTreeSet::new(), BTreeSet::new());
+            for _ in 0..1 + rng.below(2) {
+                let svc = names[rng.below(4) as usize];
+                if rng.below(2) == 0 {
+                    let key = format!("default/{svc}");
+                    if rng.below(4) == 0 {
+                        services.remove(&key);
+                    } else {
+                        let n = 10 + rng.below(3) as u8;
+                        services.insert(key.clone(), mk_service(svc, n, rng.below(2) == 0));
+                    }
+                    changed_services.insert(key);
+                } else {
+                    let slice_name = format!("slice-{}", rng.below(5));
+                    let key = format!("default/{slice_name}");
+                    if rng.below(4) == 0 {
+                        slices.remove(&key);
+                    } else {
+                        let on: Vec<&str> = (0..rng.below(4))
+                            .map(|_| ["a", "b"][rng.below(2) as usize])
+                            .collect();
+                        let n = rng.below(4) as u8;
+                        slices.insert(key.clone(), mk_slice(&slice_name, svc, n, &on));
+                    }
+                    changed_slices.insert(key);
+                }
+            }
+            let step = tracker.apply(&services, &slices, &changed_services, &changed_slices);
+            let all = knet_proxy::snapshot(services.values(), slices.values(), &view, cidr);
+            assert_eq!(tracker.snapshot, all, "round {round}");
+            let differ: BTreeSet<knet_proxy::ServicePortKey> = before
+                .services
+                .keys()
+                .chain(all.services.keys())
+                .filter(|k| before.services.get(*k) != all.services.get(*k))
+                .cloned()
+                .collect();
+            assert_eq!(step.changed, differ, "round {round}");
+            proxier.apply(&tracker.snapshot, &step.changed);
+            assert_eq!(proxier.ruleset(), Some(&knet_proxy::compute(&all)));
+            for svc in &step.services {
+                let obj = services.get(&format!("{}/{}", svc.0, svc.1));
+                announcer.update("a", svc, obj, tracker.slices_of(svc, &slices));
+            }
+            let svcs: Vec<Service> = services.values().cloned().collect();
+            let sls: Vec<EndpointSlice> = slices.values().cloned().collect();
+            let nds: Vec<Node> = nodes.values().cloned().collect();
+            assert_eq!(
+                announcer.wanted.keys().copied().collect::<BTreeSet<_>>(),
+                addresses_to_announce("a", &svcs, &sls, &nds),
+                "round {round}"
+            );
+        }
+        // And a relist finds nothing changed.
+        let step = tracker.rebuild(&services, &slices);
+        assert!(step.changed.is_empty());
+    }
+
+    #[test]
+    fn a_slice_relabelled_to_another_service_moves_its_endpoints() {
+        let view = knet_proxy::NodeView {
+            name: "a".into(),
+            ips: vec![Ipv4Addr::new(172, 18, 0, 2)],
+        };
+        let mut tracker = Tracker::new(view, "10.244.0.0/16".parse().unwrap());
+        let services: BTreeMap<String, Service> = [
+            ("default/web".to_string(), mk_service("web", 10, false)),
+            ("default/db".to_string(), mk_service("db", 11, false)),
+        ]
+        .into();
+        let mut slices: BTreeMap<String, EndpointSlice> =
+            [("default/s".to_string(), mk_slice("s", "web", 1, &["a"]))].into();
+        tracker.rebuild(&services, &slices);
+        let eps = |t: &Tracker, svc: &str| {
+            t.snapshot.services[&knet_proxy::ServicePortKey::new("default", svc, "http")]
+                .1
+                .len()
+        };
+        assert_eq!((eps(&tracker, "web"), eps(&tracker, "db")), (1, 0));
+        slices.insert("default/s".into(), mk_slice("s", "db", 1, &["a"]));
+        let step = tracker.apply(
+            &services,
+            &slices,
+            &BTreeSet::new(),
+            &BTreeSet::from(["default/s".to_string()]),
+        );
+        assert_eq!((eps(&tracker, "web"), eps(&tracker, "db")), (0, 1));
+        // Both Services' two ports.
+        assert_eq!(step.changed.len(), 4);
     }
 
     #[test]

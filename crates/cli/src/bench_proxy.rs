@@ -5,7 +5,8 @@
 //! ```text
 //!  knet bench proxy ─┬─ re-exec `knet bench proxy-worker` ── enter_world() ── a private world (PID 1):
 //!                    │   1. programming, per size N: netns prog-knet-N, table ip knet-proxy
-//!                    │        full load, then one Service changed at a time: compute → transaction → render → nft -f
+//!                    │        full load, then one Service changed at a time as the node agent programs it:
+//!                    │        Proxier::apply(&snapshot, &changed) → transaction → render → nft -f
 //!                    │      netns prog-iptables-N: the same Services in kube-proxy's iptables layout,
 //!                    │        iptables-restore (full load), then --noflush partial syncs as kube-proxy writes them
 //!                    │   2. first packet: LAN + one node per (layout, size) + a server node (knet_topology, host-gw)
@@ -496,9 +497,10 @@ impl Pctl {
 /// One programming step of knet's proxy, split where its time goes.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
 struct Split {
-    /// `compute(&Snapshot)`.
+    /// The table brought up to date: `Proxier::apply` (the changed Service ports only) or
+    /// `Proxier::apply_full` (`compute` and the index, for a load).
     compute_ms: f64,
-    /// `transaction` / `full_transaction`, then `render`.
+    /// `Proxier::transaction` (element-level, or the whole table for a load), then `render`.
     diff_ms: f64,
     /// `nft -f -` in the namespace: process start to exit.
     nft_ms: f64,
@@ -665,7 +667,7 @@ async fn worker(a: &WorkerArgs, user_namespace: bool) -> Result<WorkerReport> {
     let net = ClusterNet::default();
     let nft = knet_netns::nft_program().ok_or_else(|| anyhow!("nft not found"))?;
     report.commands.push(format!(
-        "knet: {} -f - in the namespace, fed the script knet_proxy renders (full_transaction(&compute(&snapshot)).render() for a load; transaction(&old, &new).render() for a change)",
+        "knet: {} -f - in the namespace (started without forking the benchmark process), fed the script knet_proxy renders as the node agent does (Proxier::apply_full(&snapshot) for a load; Proxier::apply(&snapshot, &changed) then transaction(&changes).render() for a change)",
         nft.display()
     ));
     if let Some(ipt) = &a.iptables_restore {
@@ -715,9 +717,12 @@ where
 }
 
 /// Runs `program args` in `ns` with `input` on stdin; fails on a non-zero exit. Returns stdout.
+/// Started as `nft_apply` starts nft (without forking this process), so that both layouts pay
+/// the same for a process start.
 async fn run_in_ns(ns: &Netns, program: &Path, args: &[&str], input: &str) -> Result<String> {
-    let mut cmd = tokio::process::Command::from(knet_netns::command_in(ns, program, args));
-    cmd.stdin(Stdio::piped())
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -726,7 +731,9 @@ async fn run_in_ns(ns: &Netns, program: &Path, args: &[&str], input: &str) -> Re
         .collect::<Vec<_>>()
         .join(" ");
     let what = format!("{what} in {}", ns.name());
-    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    let mut child = knet_netns::spawn_in(ns, cmd)
+        .await
+        .with_context(|| format!("starting {what}"))?;
     let stdin = child.stdin.take();
     let feed = async move {
         if let Some(mut stdin) = stdin {
@@ -775,14 +782,19 @@ async fn kernel_service_ips(ns: &Netns) -> Result<usize> {
     Ok(count_service_ips(&out))
 }
 
-/// The whole table again: compute, full transaction, render, `nft -f`. Returns the split, the
-/// script's size, the number of `nft` runs it took (see [`nft_full`]) and the ruleset.
-async fn full_load(ns: &Netns, s: &Snapshot) -> Result<(Split, usize, usize, knet_proxy::Ruleset)> {
+/// The whole table again, as the node agent loads it at start and after a failure:
+/// `Proxier::apply_full`, its (full) transaction, render, `nft -f`. Returns the split, the
+/// script's size and the number of `nft` runs it took (see [`nft_full`]).
+async fn full_load(
+    ns: &Netns,
+    s: &Snapshot,
+    proxier: &mut knet_proxy::Proxier,
+) -> Result<(Split, usize, usize)> {
     let t = Instant::now();
-    let r = knet_proxy::compute(s);
+    let changes = proxier.apply_full(s);
     let compute = t.elapsed();
     let t = Instant::now();
-    let tx = knet_proxy::full_transaction(&r);
+    let tx = proxier.transaction(&changes);
     let script = tx.render();
     let diff = t.elapsed();
     let (nft_time, runs) = nft_full(ns, &tx, &script).await?;
@@ -794,7 +806,6 @@ async fn full_load(ns: &Netns, s: &Snapshot) -> Result<(Split, usize, usize, kne
         },
         script.len(),
         runs,
-        r,
     ))
 }
 
@@ -872,7 +883,11 @@ async fn programming(
     let ns = scratch_netns(&format!("prog-knet-{n}"))?;
 
     eprintln!("  knet: full load...");
-    let (load, load_bytes, load_runs, mut old) = full_load(&ns, &snap).await?;
+    let mut proxier = knet_proxy::Proxier::new();
+    let (load, load_bytes, load_runs) = full_load(&ns, &snap, &mut proxier).await?;
+    let table = proxier
+        .ruleset()
+        .ok_or_else(|| anyhow!("no table after the full load"))?;
     eprintln!("    {}", secs_or_ms(load.total_ms()));
     let loaded = kernel_service_ips(&ns).await?;
     if loaded != n {
@@ -883,9 +898,9 @@ async fn programming(
     let mut p = Programming {
         services: n,
         endpoints,
-        chains: old.chain_count(),
-        rules: old.rule_count(),
-        elements: old.element_count(),
+        chains: table.chain_count(),
+        rules: table.rule_count(),
+        elements: table.element_count(),
         load,
         load_bytes,
         load_runs,
@@ -898,12 +913,15 @@ async fn programming(
     let mut noop = Vec::new();
     let mut changed = Vec::new();
     for c in 0..a.changes as usize {
-        changed.push(replace_endpoint(&mut snap, n, endpoints, c)?);
-        // The snapshot has changed: the clock runs until nft exits.
+        let change = replace_endpoint(&mut snap, n, endpoints, c)?;
+        let keys = std::collections::BTreeSet::from([change.key.clone()]);
+        changed.push(change);
+        // The snapshot has changed (as the agent's, one Service at a time): the clock runs
+        // until nft exits.
         let t0 = Instant::now();
-        let new = knet_proxy::compute(&snap);
+        let changes = proxier.apply(&snap, &keys);
         let t1 = Instant::now();
-        let tx = knet_proxy::transaction(&old, &new);
+        let tx = proxier.transaction(&changes);
         let script = tx.render();
         let t2 = Instant::now();
         let nft_time = nft(&ns, &script).await?;
@@ -914,7 +932,6 @@ async fn programming(
         p.full_fallbacks += usize::from(tx.full);
         p.change_ops_max = p.change_ops_max.max(tx.ops.len());
         p.change_bytes_max = p.change_bytes_max.max(script.len());
-        old = new;
         noop.push(nft(&ns, "").await?);
         if (c + 1) % 10 == 0 {
             eprintln!(
@@ -933,7 +950,7 @@ async fn programming(
     verify_changes(&ns, &changed, endpoints).await?;
 
     eprintln!("  knet: full resync over the loaded table...");
-    let (resync, _, resync_runs, _) = full_load(&ns, &snap).await?;
+    let (resync, _, resync_runs) = full_load(&ns, &snap, &mut proxier).await?;
     eprintln!("    {}", secs_or_ms(resync.total_ms()));
     p.resync = resync;
     p.resync_runs = resync_runs;
@@ -944,7 +961,7 @@ async fn programming(
         );
     }
     drop_table(&ns).await;
-    drop(old);
+    drop(proxier);
 
     match (&a.iptables_restore, a.iptables_changes) {
         (None, _) => p.iptables_note = Some("iptables-restore not found".into()),
@@ -1642,13 +1659,13 @@ fn render_programming(s: &mut String, a: &ProxyArgs, w: &WorkerReport) -> std::f
     writeln!(s)?;
     writeln!(
         s,
-        "knet: time from \"snapshot changed\" to `nft` exit (compute → transaction → render → `nft -f -`), {} changes per size; full load into an empty namespace and full resync over the loaded table.",
+        "knet: time from \"snapshot changed\" to `nft` exit, on the node agent's path (`Proxier::apply` of the changed Service port → element-level transaction → render → `nft -f -`), {} changes per size; full load into an empty namespace and full resync over the loaded table.",
         a.changes
     )?;
     writeln!(s)?;
     writeln!(
         s,
-        "| Services | chains / rules / elements | full load | full resync | one change p50 | p99 | max | p50 split: compute / diff+render / nft | largest change |"
+        "| Services | chains / rules / elements | full load | full resync | one change p50 | p99 | max | p50 split: update / transaction+render / nft | largest change |"
     )?;
     writeln!(s, "|---|---|---|---|---|---|---|---|---|")?;
     for p in &w.programming {
@@ -1679,7 +1696,7 @@ fn render_programming(s: &mut String, a: &ProxyArgs, w: &WorkerReport) -> std::f
     writeln!(s)?;
     writeln!(
         s,
-        "Full load split (compute / full transaction+render / nft): {}",
+        "Full load split (compute+index / full transaction+render / nft): {}",
         w.programming
             .iter()
             .map(|p| format!(
@@ -1898,7 +1915,7 @@ mod tests {
         let (_, first_eps) = &s.services[&service_key(0)];
         assert_eq!(first_eps[1].ip, Ipv4Addr::new(100, 64, 0, 2));
         let r = knet_proxy::compute(&s);
-        assert!(r.conflicts().is_empty());
+        assert_eq!(r.conflicts().len(), 0);
         // Three Services of two endpoints: one lb-2 chain, whatever the Service count.
         assert_eq!(
             r.chain_count(),
@@ -1909,15 +1926,18 @@ mod tests {
     #[test]
     fn a_change_replaces_one_endpoint_with_a_fresh_address_and_diffs_incrementally() {
         let mut s = bench_snapshot(100, 10, None, cidr());
-        let before = knet_proxy::compute(&s);
+        let mut proxier = knet_proxy::Proxier::new();
+        assert!(proxier.full(&s).full);
         let c = replace_endpoint(&mut s, 100, 10, 0).unwrap();
         assert_ne!(c.old, c.new);
         let (_, eps) = &s.services[&c.key];
         assert!(eps.iter().any(|e| (e.ip, e.port) == c.new));
         assert!(!eps.iter().any(|e| (e.ip, e.port) == c.old));
-        let after = knet_proxy::compute(&s);
-        let tx = knet_proxy::transaction(&before, &after);
+        let changes = proxier.apply(&s, &std::collections::BTreeSet::from([c.key.clone()]));
+        assert_eq!(changes.destinations(), 1);
+        let tx = proxier.transaction(&changes);
         assert!(!tx.full);
+        assert_eq!(proxier.ruleset(), Some(&knet_proxy::compute(&s)));
         let script = tx.render();
         assert!(script.contains(&format!("{} . {}", c.new.0, c.new.1)));
         // Another change picks another Service and another new address.

@@ -1,4 +1,12 @@
 //! Running programs inside a network namespace: any program, and `nft -f -`.
+//!
+//! Two ways in. [`command_in`] gives a `Command` whose child joins the namespace between fork and
+//! exec (a `pre_exec` hook); any hook makes std fork the whole process, page tables and all,
+//! which costs tens of milliseconds in a large process. [`spawn_in`] starts the child from a
+//! short-lived thread that has joined the namespace itself (namespaces are per thread, and a
+//! child inherits the network namespace of the thread that creates it), with no hook, so std
+//! uses `posix_spawn` (`clone(CLONE_VM | CLONE_VFORK)`: nothing is copied). The thread is this
+//! module's own and ends with the spawn: no runtime thread ever leaves the caller's namespace.
 
 use std::ffi::OsStr;
 use std::io;
@@ -18,6 +26,8 @@ use crate::{Netns, NetnsError};
 ///
 /// The child joins the namespace with `setns(2)` between fork and exec, so no helper program is involved and the
 /// namespace need not be named; `ip netns exec NAME` also works inside the world, at the cost of one more exec.
+/// The `pre_exec` hook this needs makes std `fork()` the whole process: where starting the program is on a hot
+/// path of a large process, use [`spawn_in`] instead.
 pub fn command_in<I, S>(netns: &Netns, program: impl AsRef<OsStr>, args: I) -> Command
 where
     I: IntoIterator<Item = S>,
@@ -38,6 +48,83 @@ fn enter_before_exec(command: &mut Command, fd: Arc<OwnedFd>) {
     unsafe {
         command
             .pre_exec(move || setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(io::Error::from));
+    }
+}
+
+/// Why [`start_in`] failed: joining the namespace, or starting the program.
+enum StartError {
+    Enter(NetnsError),
+    Spawn(io::Error),
+}
+
+/// What the spawning thread failed at.
+enum Spawned {
+    NoSetns(nix::errno::Errno),
+    Failed(io::Error),
+}
+
+/// Starts `command` inside `netns`'s network namespace without forking this process: see the module's doc. The
+/// child belongs to the caller's tokio runtime as if spawned there (`kill_on_drop`, `wait`, pipes). The command
+/// must not carry a `pre_exec` hook (that would bring the fork back). Errors name the namespace and, for a
+/// program that cannot be started, the program.
+pub async fn spawn_in(
+    netns: &Netns,
+    command: tokio::process::Command,
+) -> Result<tokio::process::Child, NetnsError> {
+    let program = command.as_std().get_program().to_owned();
+    start_in(netns, command).await.map_err(|e| match e {
+        StartError::Enter(e) => e,
+        StartError::Spawn(source) => NetnsError::Namespace {
+            name: netns.name().to_string(),
+            op: "start a program",
+            source: io::Error::new(
+                source.kind(),
+                format!("{}: {source}", Path::new(&program).display()),
+            ),
+        },
+    })
+}
+
+async fn start_in(
+    netns: &Netns,
+    mut command: tokio::process::Command,
+) -> Result<tokio::process::Child, StartError> {
+    let ns_err = |op, source| {
+        StartError::Enter(NetnsError::Namespace {
+            name: netns.name().to_string(),
+            op,
+            source,
+        })
+    };
+    // tokio registers the child with the runtime's driver (for `wait` and `kill_on_drop`), so the spawning thread
+    // must be inside the runtime's context.
+    let rt = tokio::runtime::Handle::try_current()
+        .map_err(|e| ns_err("start a program (no tokio runtime)", io::Error::other(e)))?;
+    let fd = netns.shared_fd();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("knet-netns-spawn".into())
+        .spawn(move || {
+            // This thread is ours alone and ends below, so it may stay in the namespace it joins.
+            let started = match setns(fd.as_fd(), CloneFlags::CLONE_NEWNET) {
+                Ok(()) => {
+                    let _entered = rt.enter();
+                    command.spawn().map_err(Spawned::Failed)
+                }
+                Err(errno) => Err(Spawned::NoSetns(errno)),
+            };
+            // If the caller went away, dropping the child kills it when it asked for `kill_on_drop`.
+            let _ = tx.send(started);
+        })
+        .map_err(|e| ns_err("spawn a thread", e))?;
+    match rx.await {
+        Ok(Ok(child)) => Ok(child),
+        Ok(Err(Spawned::NoSetns(errno))) => Err(ns_err("setns", errno.into())),
+        Ok(Err(Spawned::Failed(e))) => Err(StartError::Spawn(e)),
+        Err(_) => Err(ns_err(
+            "start a program (the spawning thread panicked)",
+            io::Error::other("panic"),
+        )),
     }
 }
 
@@ -62,8 +149,9 @@ pub fn nft_program() -> Option<&'static Path> {
 /// [`NetnsError::Nft`].
 pub async fn nft_apply(netns: &Netns, script: &str) -> Result<(), NetnsError> {
     let nft = nft_program().ok_or(NetnsError::NftMissing)?;
-    let mut command = tokio::process::Command::from(command_in(netns, nft, ["-f", "-"]));
+    let mut command = tokio::process::Command::new(nft);
     command
+        .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,7 +160,13 @@ pub async fn nft_apply(netns: &Netns, script: &str) -> Result<(), NetnsError> {
         ns: netns.name().to_string(),
         source,
     };
-    let mut child = command.spawn().map_err(spawn_err)?;
+    // Started without forking this process (see the module's doc): in a process holding a large table, a fork
+    // cost more than the transaction.
+    let mut child = match start_in(netns, command).await {
+        Ok(child) => child,
+        Err(StartError::Enter(e)) => return Err(e),
+        Err(StartError::Spawn(e)) => return Err(spawn_err(e)),
+    };
     let stdin = child.stdin.take();
     let feed = async move {
         if let Some(mut stdin) = stdin {

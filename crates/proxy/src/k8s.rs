@@ -93,106 +93,135 @@ struct SliceEndpoint {
 /// - LoadBalancer IPs are `status.loadBalancer.ingress[].ip` in VIP mode (`ipMode` unset or
 ///   `VIP`); externalIPs come from the spec. externalTrafficPolicy Local applies only to
 ///   externally accessible Services; the affinity timeout defaults to 10800 s.
-pub fn snapshot(
-    services: &[Service],
-    slices: &[EndpointSlice],
+///
+/// It is the fold of [`service_ports`] over the Services.
+pub fn snapshot<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
     node: &NodeView,
     cluster_cidr: Ipv4Net,
 ) -> Snapshot {
-    // (namespace, service name) -> slices, by slice name so that merging is deterministic.
-    let mut by_service: BTreeMap<(&str, &str), BTreeMap<&str, &EndpointSlice>> = BTreeMap::new();
+    // (namespace, service name) -> slices.
+    let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     for s in slices {
-        if s.address_type != "IPv4" {
-            continue;
-        }
-        let Some(svc) = s
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        else {
+        let Some(svc) = slice_service(s) else {
             continue;
         };
         let ns = s.metadata.namespace.as_deref().unwrap_or_default();
-        let name = s.metadata.name.as_deref().unwrap_or_default();
-        by_service
-            .entry((ns, svc.as_str()))
-            .or_default()
-            .insert(name, s);
+        by_service.entry((ns, svc)).or_default().push(s);
     }
     let mut snap = Snapshot::new(cluster_cidr, node.ips.clone());
     for svc in services {
-        let Some(spec) = &svc.spec else { continue };
-        let Some(cluster_ip) = cluster_ip(spec) else {
-            continue;
-        };
         let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
         let name = svc.metadata.name.as_deref().unwrap_or_default();
-        let external = externally_accessible(spec);
-        let etp = if external && spec.external_traffic_policy.as_deref() == Some("Local") {
-            TrafficPolicy::Local
-        } else {
-            TrafficPolicy::Cluster
-        };
-        let itp = if spec.internal_traffic_policy.as_deref() == Some("Local") {
-            TrafficPolicy::Local
-        } else {
-            TrafficPolicy::Cluster
-        };
-        let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
-            spec.session_affinity_config
-                .as_ref()
-                .and_then(|c| c.client_ip.as_ref())
-                .and_then(|c| c.timeout_seconds)
-                .and_then(|t| u32::try_from(t).ok())
-                .filter(|t| *t > 0)
-                .unwrap_or(DEFAULT_AFFINITY_TIMEOUT)
-        });
-        // pkg/api/v1/service NeedsHealthCheck: LoadBalancer with externalTrafficPolicy Local.
-        let health_check_node_port = (spec.type_.as_deref() == Some("LoadBalancer")
-            && etp == TrafficPolicy::Local)
-            .then(|| port(spec.health_check_node_port))
-            .flatten();
-        let load_balancer_ips: Vec<Ipv4Addr> = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| lb.ingress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|i| matches!(i.ip_mode.as_deref(), None | Some("VIP")))
-            .filter_map(|i| i.ip.as_deref()?.parse().ok())
-            .collect();
-        let external_ips = ipv4s(spec.external_ips.as_ref());
-        let service_slices = by_service.get(&(ns, name));
-        for p in spec.ports.iter().flatten() {
-            let (Some(proto), Some(svc_port)) =
-                (protocol(p.protocol.as_deref()), port(Some(p.port)))
-            else {
-                continue;
-            };
-            let port_name = p.name.as_deref().unwrap_or_default();
-            let key = ServicePortKey::new(ns, name, port_name);
-            let sp = ServicePort {
-                cluster_ip,
-                port: svc_port,
-                protocol: proto,
-                node_port: port(p.node_port),
-                session_affinity_timeout: affinity,
-                service: key.0.clone(),
-                external_ips: external_ips.clone(),
-                load_balancer_ips: load_balancer_ips.clone(),
-                external_traffic_policy: etp,
-                internal_traffic_policy: itp,
-                health_check_node_port,
-            };
-            let eps = service_slices
-                .map(|s| endpoints(s.values().copied(), port_name, proto, &node.name))
-                .unwrap_or_default();
-            snap.services.insert(key, (sp, eps));
-        }
+        let slices = by_service.get(&(ns, name)).into_iter().flatten().copied();
+        snap.services.extend(service_ports(svc, slices, node));
     }
     snap
+}
+
+/// The Service an EndpointSlice belongs to (its `kubernetes.io/service-name` label), if it
+/// is one the proxy reads (IPv4).
+pub fn slice_service(slice: &EndpointSlice) -> Option<&str> {
+    if slice.address_type != "IPv4" {
+        return None;
+    }
+    slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .map(String::as_str)
+}
+
+/// One Service's ports with their endpoints, as [`snapshot`] converts them: what a caller that
+/// keeps its [`Snapshot`] up to date one Service at a time passes to
+/// [`Snapshot::replace_service`]. `slices` are the Service's EndpointSlices, in any order
+/// (others, and non-IPv4 ones, are ignored); they merge in name order. Empty when the Service
+/// is not proxied.
+pub fn service_ports<'a>(
+    svc: &Service,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    node: &NodeView,
+) -> Vec<(ServicePortKey, (ServicePort, Vec<Endpoint>))> {
+    let Some(spec) = &svc.spec else {
+        return Vec::new();
+    };
+    let Some(cluster_ip) = cluster_ip(spec) else {
+        return Vec::new();
+    };
+    let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    // By slice name, so that merging is deterministic.
+    let slices: BTreeMap<&str, &EndpointSlice> = slices
+        .into_iter()
+        .filter(|s| {
+            slice_service(s) == Some(name)
+                && s.metadata.namespace.as_deref().unwrap_or_default() == ns
+        })
+        .map(|s| (s.metadata.name.as_deref().unwrap_or_default(), s))
+        .collect();
+    let external = externally_accessible(spec);
+    let etp = if external && spec.external_traffic_policy.as_deref() == Some("Local") {
+        TrafficPolicy::Local
+    } else {
+        TrafficPolicy::Cluster
+    };
+    let itp = if spec.internal_traffic_policy.as_deref() == Some("Local") {
+        TrafficPolicy::Local
+    } else {
+        TrafficPolicy::Cluster
+    };
+    let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .and_then(|t| u32::try_from(t).ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(DEFAULT_AFFINITY_TIMEOUT)
+    });
+    // pkg/api/v1/service NeedsHealthCheck: LoadBalancer with externalTrafficPolicy Local.
+    let health_check_node_port = (spec.type_.as_deref() == Some("LoadBalancer")
+        && etp == TrafficPolicy::Local)
+        .then(|| port(spec.health_check_node_port))
+        .flatten();
+    let load_balancer_ips: Vec<Ipv4Addr> = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|i| matches!(i.ip_mode.as_deref(), None | Some("VIP")))
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    let external_ips = ipv4s(spec.external_ips.as_ref());
+    let mut out = Vec::new();
+    for p in spec.ports.iter().flatten() {
+        let (Some(proto), Some(svc_port)) = (protocol(p.protocol.as_deref()), port(Some(p.port)))
+        else {
+            continue;
+        };
+        let port_name = p.name.as_deref().unwrap_or_default();
+        let key = ServicePortKey::new(ns, name, port_name);
+        let sp = ServicePort {
+            cluster_ip,
+            port: svc_port,
+            protocol: proto,
+            node_port: port(p.node_port),
+            session_affinity_timeout: affinity,
+            service: key.0.clone(),
+            external_ips: external_ips.clone(),
+            load_balancer_ips: load_balancer_ips.clone(),
+            external_traffic_policy: etp,
+            internal_traffic_policy: itp,
+            health_check_node_port,
+        };
+        let eps = endpoints(slices.values().copied(), port_name, proto, &node.name);
+        out.push((key, (sp, eps)));
+    }
+    out
 }
 
 /// The endpoints of one Service port across the Service's slices (`addEndpoints`).
@@ -264,7 +293,7 @@ pub struct HealthCheckNodePort {
 
 /// The health check node ports of the snapshot's LoadBalancer Services with
 /// externalTrafficPolicy Local, one per Service, by port. A port claimed by two Services is
-/// served for the first in key order.
+/// served for the first in (namespace, name) order.
 pub fn health_check_node_ports(s: &Snapshot) -> Vec<HealthCheckNodePort> {
     let mut local_ips: BTreeMap<(&str, &str), BTreeSet<Ipv4Addr>> = BTreeMap::new();
     let mut ports: BTreeMap<u16, (&str, &str)> = BTreeMap::new();
@@ -273,7 +302,8 @@ pub fn health_check_node_ports(s: &Snapshot) -> Vec<HealthCheckNodePort> {
         let ips = local_ips.entry(service).or_default();
         ips.extend(eps.iter().filter(|e| e.local && e.ready).map(|e| e.ip));
         if let Some(p) = sp.health_check_node_port {
-            ports.entry(p).or_insert(service);
+            let first = ports.entry(p).or_insert(service);
+            *first = (*first).min(service);
         }
     }
     ports
@@ -285,6 +315,87 @@ pub fn health_check_node_ports(s: &Snapshot) -> Vec<HealthCheckNodePort> {
             local_endpoints: local_ips.get(&(ns, name)).map_or(0, BTreeSet::len),
         })
         .collect()
+}
+
+/// [`health_check_node_ports`] kept up to date one Service at a time (the node agent's
+/// health check servers follow it without a walk over every Service per change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthChecks {
+    /// (namespace, name) -> its health check node ports and local ready endpoint addresses.
+    by_service: BTreeMap<(String, String), (BTreeSet<u16>, usize)>,
+    /// Port -> the Services asking for it; the first is served.
+    by_port: BTreeMap<u16, BTreeSet<(String, String)>>,
+}
+
+impl HealthChecks {
+    /// No health check node port.
+    pub fn new() -> HealthChecks {
+        HealthChecks::default()
+    }
+
+    /// All of `s` again: O(Services). Returns every port served before or after.
+    pub fn rebuild(&mut self, s: &Snapshot) -> BTreeSet<u16> {
+        let mut touched: BTreeSet<u16> = self.by_port.keys().copied().collect();
+        *self = HealthChecks::default();
+        let services: BTreeSet<(&str, &str)> = s.services.keys().map(|k| k.service()).collect();
+        for (ns, name) in services {
+            touched.extend(self.update(s, ns, name));
+        }
+        touched
+    }
+
+    /// Service `namespace/name` again, from its ports in `s` (none when it is gone). Returns
+    /// the ports whose answer may have changed.
+    pub fn update(&mut self, s: &Snapshot, namespace: &str, name: &str) -> BTreeSet<u16> {
+        let service = (namespace.to_string(), name.to_string());
+        let mut ports = BTreeSet::new();
+        let mut ips = BTreeSet::new();
+        for key in s.service_keys(namespace, name) {
+            if let Some((sp, eps)) = s.services.get(&key) {
+                ports.extend(sp.health_check_node_port);
+                ips.extend(eps.iter().filter(|e| e.local && e.ready).map(|e| e.ip));
+            }
+        }
+        let mut touched = ports.clone();
+        if let Some((old, _)) = self.by_service.remove(&service) {
+            for p in old {
+                if let Some(set) = self.by_port.get_mut(&p) {
+                    set.remove(&service);
+                    if set.is_empty() {
+                        self.by_port.remove(&p);
+                    }
+                }
+                touched.insert(p);
+            }
+        }
+        if !ports.is_empty() {
+            for p in &ports {
+                self.by_port.entry(*p).or_default().insert(service.clone());
+            }
+            self.by_service.insert(service, (ports, ips.len()));
+        }
+        touched
+    }
+
+    /// What `port` serves now.
+    pub fn get(&self, port: u16) -> Option<HealthCheckNodePort> {
+        let (ns, name) = self.by_port.get(&port)?.first()?;
+        let local_endpoints = self
+            .by_service
+            .get(&(ns.clone(), name.clone()))
+            .map_or(0, |(_, n)| *n);
+        Some(HealthCheckNodePort {
+            port,
+            namespace: ns.clone(),
+            name: name.clone(),
+            local_endpoints,
+        })
+    }
+
+    /// Every served port, by port: equal to [`health_check_node_ports`] of the snapshot.
+    pub fn all(&self) -> Vec<HealthCheckNodePort> {
+        self.by_port.keys().filter_map(|p| self.get(*p)).collect()
+    }
 }
 
 #[cfg(test)]

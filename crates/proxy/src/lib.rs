@@ -1,7 +1,9 @@
 //! The pure core of knet's nftables service proxy: Services and EndpointSlices to a
-//! [`Snapshot`] ([`snapshot`]), `compute(&Snapshot) -> Ruleset`, `render_full`, element-level
-//! transactions ([`transaction`]) and a packet [`trace`] of the ruleset. No I/O, no runtime:
-//! applying the script with `nft -f` happens elsewhere (knet-agent).
+//! [`Snapshot`] ([`snapshot`], or one Service at a time with [`service_ports`]),
+//! `compute(&Snapshot) -> Ruleset`, `render_full`, element-level transactions
+//! ([`transaction`]), the [`Proxier`] that keeps the table up to date at the cost of the changed
+//! Service ports only, and a packet [`trace`] of the ruleset. No I/O, no runtime: applying the
+//! script with `nft -f` happens elsewhere (knet-agent).
 //!
 //! Semantics are kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go,
 //! <https://kubernetes.io/docs/reference/networking/virtual-ips/>); the layout is not. kube-proxy
@@ -54,11 +56,14 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+mod incremental;
 mod k8s;
 mod nft;
 
+pub use incremental::{Changes, Proxier};
 pub use k8s::{
-    HealthCheckNodePort, NodeView, SERVICE_NAME_LABEL, health_check_node_ports, snapshot,
+    HealthCheckNodePort, HealthChecks, NodeView, SERVICE_NAME_LABEL, health_check_node_ports,
+    service_ports, slice_service, snapshot,
 };
 pub use nft::{Op, Transaction, diff, full_transaction, render_full, transaction};
 
@@ -118,6 +123,15 @@ impl ServicePortKey {
     /// `namespace/name:port`.
     pub fn new(namespace: &str, name: &str, port: &str) -> Self {
         ServicePortKey(format!("{namespace}/{name}:{port}"))
+    }
+
+    /// The half-open range `[from, to)` of the keys of Service `namespace/name`'s ports:
+    /// `namespace/name:` is followed by `;` in byte order, and names hold neither.
+    fn service_range(namespace: &str, name: &str) -> (ServicePortKey, ServicePortKey) {
+        (
+            ServicePortKey(format!("{namespace}/{name}:")),
+            ServicePortKey(format!("{namespace}/{name};")),
+        )
     }
 
     /// The Service's namespace and name. Namespaces, names and port names are DNS labels, so
@@ -271,6 +285,41 @@ impl Snapshot {
         self.services
             .insert(ServicePortKey(port.service.clone()), (port, endpoints));
     }
+
+    /// The keys of Service `namespace/name`'s ports (`namespace/name:...`): a range of the
+    /// map, found in O(log Services).
+    pub fn service_keys(&self, namespace: &str, name: &str) -> Vec<ServicePortKey> {
+        let (from, to) = ServicePortKey::service_range(namespace, name);
+        self.services
+            .range(from..to)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Replaces all the ports of Service `namespace/name` with `ports` (as [`service_ports`]
+    /// gives them; none when the Service is gone or not proxied) and returns the keys whose
+    /// entry was added, removed or changed: what [`Proxier::apply`] needs.
+    pub fn replace_service(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        ports: impl IntoIterator<Item = (ServicePortKey, (ServicePort, Vec<Endpoint>))>,
+    ) -> BTreeSet<ServicePortKey> {
+        let mut old: BTreeMap<ServicePortKey, (ServicePort, Vec<Endpoint>)> = self
+            .service_keys(namespace, name)
+            .into_iter()
+            .filter_map(|k| self.services.remove_entry(&k))
+            .collect();
+        let mut changed = BTreeSet::new();
+        for (key, value) in ports {
+            if old.remove(&key).as_ref() != Some(&value) {
+                changed.insert(key.clone());
+            }
+            self.services.insert(key, value);
+        }
+        changed.extend(old.into_keys());
+        changed
+    }
 }
 
 /// `ip . protocol . port`: a destination the proxy captures (cluster IP, external IP,
@@ -303,7 +352,10 @@ enum NoEndpoints {
 ///
 /// Invariant: every destination in `routes` has the endpoint list (non-empty) its route uses
 /// in `cluster` or `local`, except an `ExternalLocal` one without local endpoints (which then
-/// has a `Drop` entry in `no_endpoints`).
+/// has a `Drop` entry in `no_endpoints`). Every destination's entries come from the one Service
+/// port that owns it (`DestEntry`); the counters below are derived from the maps and kept by
+/// `Ruleset::insert_dest` / `Ruleset::remove_dest`, so that the chains and collections the
+/// table needs are known without a walk over every destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ruleset {
     cluster_cidr: Ipv4Net,
@@ -314,8 +366,114 @@ pub struct Ruleset {
     local: BTreeMap<Dest, Vec<Backend>>,
     no_endpoints: BTreeMap<Dest, NoEndpoints>,
     affinity: BTreeMap<Dest, u32>,
-    hairpin: BTreeSet<Ipv4Addr>,
-    conflicts: Vec<Conflict>,
+    /// Endpoint addresses of `cluster` and `local` (the `hairpin` set), each with the number of
+    /// list entries naming it.
+    hairpin: BTreeMap<Ipv4Addr, usize>,
+    /// Endpoint count `n` of `cluster` lists -> destinations with that count (`lb-<n>`,
+    /// `backends-<n>`).
+    cluster_sizes: BTreeMap<usize, usize>,
+    /// The same for `local` (`local-lb-<n>`, `local-backends-<n>`).
+    local_sizes: BTreeMap<usize, usize>,
+    /// Affinity timeout -> destinations with it (`affinity-<seconds>`).
+    timeouts: BTreeMap<u32, usize>,
+    /// In the order `compute` meets them: cluster IPs, then node ports, then external
+    /// addresses; within each, by Service port key (and by position in the port's list).
+    conflicts: BTreeMap<ConflictKey, Conflict>,
+}
+
+/// Where a conflict sorts: its phase, the Service port left out, the address's position among
+/// the port's external and LoadBalancer IPs (0 for the other phases).
+type ConflictKey = (Phase, ServicePortKey, usize);
+
+/// The order in which `compute` places destinations (and so reports conflicts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Phase {
+    ClusterIp,
+    NodePort,
+    External,
+}
+
+/// How the Service port that owns a destination reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Its cluster IP: the internal traffic policy applies.
+    ClusterIp,
+    /// A node port, external IP or LoadBalancer IP: the external traffic policy applies.
+    External,
+}
+
+/// Everything the table holds for one destination. It depends only on the Service port that
+/// owns the destination (its policies, affinity and endpoints) and on how it is reached: one
+/// Service's contribution to the table can be computed alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct DestEntry {
+    route: Option<Route>,
+    cluster: Option<Vec<Backend>>,
+    local: Option<Vec<Backend>>,
+    no_endpoints: Option<NoEndpoints>,
+    affinity: Option<u32>,
+}
+
+impl DestEntry {
+    /// Endpoint addresses of both lists (for `hairpin`), with repetitions.
+    fn endpoint_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.cluster
+            .iter()
+            .chain(&self.local)
+            .flatten()
+            .map(|b| b.0)
+    }
+}
+
+/// The entries of destination `kind` of Service port `sp` whose endpoints are `c`, as
+/// kube-proxy's nftables proxier (pkg/proxy/nftables/proxier.go, `syncProxyRules`) writes the
+/// service's chains.
+fn dest_entry(sp: &ServicePort, c: &Categorized, kind: Kind) -> DestEntry {
+    let mut e = DestEntry::default();
+    let affinity = sp.session_affinity_timeout.map(|t| t.max(1));
+    match kind {
+        Kind::ClusterIp => {
+            // proxier.go: the cluster IP goes to the internal policy chain when it has
+            // endpoints; else no-endpoint-services says drop (internalTrafficPolicy Local
+            // without a local endpoint) or reject (no endpoint at all).
+            let itp_local = sp.internal_traffic_policy == TrafficPolicy::Local;
+            let view = if itp_local { &c.local } else { &c.cluster };
+            if view.is_empty() {
+                e.no_endpoints = Some(no_endpoints(c));
+            } else {
+                e.route = Some(Route::ClusterIp { local: itp_local });
+                e.affinity = affinity;
+                if itp_local {
+                    e.local = Some(view.clone());
+                } else {
+                    e.cluster = Some(view.clone());
+                }
+            }
+        }
+        Kind::External => {
+            // proxier.go: external destinations go to the service's external chain when it
+            // has endpoints anywhere (the short-circuit rules need it even without local
+            // ones), and to no-endpoint-services when the external policy has no endpoint.
+            let etp_local = sp.external_traffic_policy == TrafficPolicy::Local;
+            if c.any {
+                e.cluster = Some(c.cluster.clone());
+                e.affinity = affinity;
+                if etp_local {
+                    e.route = Some(Route::ExternalLocal);
+                    if !c.local.is_empty() {
+                        e.local = Some(c.local.clone());
+                    }
+                } else {
+                    e.route = Some(Route::External);
+                }
+            }
+            let external_view = if etp_local { &c.local } else { &c.cluster };
+            if external_view.is_empty() {
+                e.no_endpoints = Some(no_endpoints(c));
+            }
+        }
+    }
+    e
 }
 
 /// A Service port (or one of its destinations) left out of the table because another Service
@@ -362,6 +520,7 @@ pub enum Conflict {
 
 /// The endpoints a Service port uses, chosen as kube-proxy's `CategorizeEndpoints`
 /// (pkg/proxy/topology.go) does, without topology hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Categorized {
     /// Ready endpoints, else serving terminating ones (KEP-1669), sorted.
     cluster: Vec<Backend>,
@@ -400,54 +559,33 @@ fn categorize(eps: &[Endpoint]) -> Categorized {
 /// Service yields identical elements. Cluster IPs are placed first, then node ports, then
 /// external and LoadBalancer IPs; within each, the first Service port in key order wins a
 /// destination claimed twice (the others are reported in [`Ruleset::conflicts`]).
+///
+/// This is the reference: [`Proxier`] keeps the same table up to date one Service port at a
+/// time and must always equal `compute` of the same snapshot (tests.rs checks it on random
+/// sequences of changes).
 pub fn compute(s: &Snapshot) -> Ruleset {
-    let mut r = Ruleset {
-        cluster_cidr: s.cluster_cidr,
-        node_ips: s.node_ips.iter().copied().collect(),
-        routes: BTreeMap::new(),
-        cluster: BTreeMap::new(),
-        local: BTreeMap::new(),
-        no_endpoints: BTreeMap::new(),
-        affinity: BTreeMap::new(),
-        hairpin: BTreeSet::new(),
-        conflicts: Vec::new(),
-    };
+    let mut r = Ruleset::empty(s.cluster_cidr, s.node_ips.iter().copied().collect());
     // Destination -> the Service port that owns it.
-    let mut claimed: BTreeMap<Dest, &str> = BTreeMap::new();
-    let mut placed: Vec<(&str, &ServicePort, Categorized)> = Vec::new();
+    let mut claimed: BTreeMap<Dest, &ServicePortKey> = BTreeMap::new();
+    let mut placed: Vec<(&ServicePortKey, &ServicePort, Categorized)> = Vec::new();
     for (key, (sp, eps)) in &s.services {
         let dest = (sp.cluster_ip, sp.protocol, sp.port);
         if claimed.contains_key(&dest) {
-            r.conflicts.push(Conflict::ClusterIp {
-                service: sp.service.clone(),
-                ip: sp.cluster_ip,
-                port: sp.port,
-                protocol: sp.protocol,
-            });
+            r.conflicts.insert(
+                (Phase::ClusterIp, key.clone(), 0),
+                Conflict::ClusterIp {
+                    service: sp.service.clone(),
+                    ip: sp.cluster_ip,
+                    port: sp.port,
+                    protocol: sp.protocol,
+                },
+            );
             continue;
         }
-        claimed.insert(dest, &key.0);
+        claimed.insert(dest, key);
         let c = categorize(eps);
-        // pkg/proxy/nftables/proxier.go: the cluster IP goes to the internal policy chain
-        // when it has endpoints; else no-endpoint-services says drop (internalTrafficPolicy
-        // Local without a local endpoint) or reject (no endpoint at all).
-        let itp_local = sp.internal_traffic_policy == TrafficPolicy::Local;
-        let view = if itp_local { &c.local } else { &c.cluster };
-        if view.is_empty() {
-            r.no_endpoints.insert(dest, no_endpoints(&c));
-        } else {
-            r.routes.insert(dest, Route::ClusterIp { local: itp_local });
-            if let Some(t) = sp.session_affinity_timeout {
-                r.affinity.insert(dest, t.max(1));
-            }
-            let into = if itp_local {
-                &mut r.local
-            } else {
-                &mut r.cluster
-            };
-            into.insert(dest, view.clone());
-        }
-        placed.push((&key.0, sp, c));
+        r.insert_dest(dest, dest_entry(sp, &c, Kind::ClusterIp));
+        placed.push((key, sp, c));
     }
     // Node ports next, so that an external IP cannot take a node address's port.
     let mut externals: Vec<(&ServicePort, &Categorized, Dest)> = Vec::new();
@@ -455,11 +593,14 @@ pub fn compute(s: &Snapshot) -> Ruleset {
         let Some(np) = sp.node_port else { continue };
         let dests: Vec<Dest> = r.node_ips.iter().map(|ip| (*ip, sp.protocol, np)).collect();
         if dests.iter().any(|d| claimed.contains_key(d)) {
-            r.conflicts.push(Conflict::NodePort {
-                service: sp.service.clone(),
-                port: np,
-                protocol: sp.protocol,
-            });
+            r.conflicts.insert(
+                (Phase::NodePort, (*key).clone(), 0),
+                Conflict::NodePort {
+                    service: sp.service.clone(),
+                    port: np,
+                    protocol: sp.protocol,
+                },
+            );
             continue;
         }
         for d in dests {
@@ -468,17 +609,25 @@ pub fn compute(s: &Snapshot) -> Ruleset {
         }
     }
     for (key, sp, c) in &placed {
-        for ip in sp.external_ips.iter().chain(&sp.load_balancer_ips) {
+        for (i, ip) in sp
+            .external_ips
+            .iter()
+            .chain(&sp.load_balancer_ips)
+            .enumerate()
+        {
             let d = (*ip, sp.protocol, sp.port);
             if let Some(owner) = claimed.get(&d) {
                 // The same address listed twice by one port is not a conflict.
                 if owner != key {
-                    r.conflicts.push(Conflict::External {
-                        service: sp.service.clone(),
-                        ip: *ip,
-                        port: sp.port,
-                        protocol: sp.protocol,
-                    });
+                    r.conflicts.insert(
+                        (Phase::External, (*key).clone(), i),
+                        Conflict::External {
+                            service: sp.service.clone(),
+                            ip: *ip,
+                            port: sp.port,
+                            protocol: sp.protocol,
+                        },
+                    );
                 }
                 continue;
             }
@@ -487,31 +636,7 @@ pub fn compute(s: &Snapshot) -> Ruleset {
         }
     }
     for (sp, c, d) in externals {
-        // proxier.go: external destinations go to the service's external chain when it has
-        // endpoints anywhere (the short-circuit rules need it even without local ones), and
-        // to no-endpoint-services when the external policy has no endpoint.
-        let etp_local = sp.external_traffic_policy == TrafficPolicy::Local;
-        if c.any {
-            r.cluster.insert(d, c.cluster.clone());
-            if let Some(t) = sp.session_affinity_timeout {
-                r.affinity.insert(d, t.max(1));
-            }
-            if etp_local {
-                r.routes.insert(d, Route::ExternalLocal);
-                if !c.local.is_empty() {
-                    r.local.insert(d, c.local.clone());
-                }
-            } else {
-                r.routes.insert(d, Route::External);
-            }
-        }
-        let external_view = if etp_local { &c.local } else { &c.cluster };
-        if external_view.is_empty() {
-            r.no_endpoints.insert(d, no_endpoints(c));
-        }
-    }
-    for b in r.cluster.values().chain(r.local.values()).flatten() {
-        r.hairpin.insert(b.0);
+        r.insert_dest(d, dest_entry(sp, c, Kind::External));
     }
     r
 }
@@ -524,10 +649,135 @@ fn no_endpoints(c: &Categorized) -> NoEndpoints {
     }
 }
 
+fn count_up<K: Ord>(m: &mut BTreeMap<K, usize>, k: K) {
+    *m.entry(k).or_insert(0) += 1;
+}
+
+fn count_down<K: Ord>(m: &mut BTreeMap<K, usize>, k: K) {
+    if let std::collections::btree_map::Entry::Occupied(mut e) = m.entry(k) {
+        if *e.get() <= 1 {
+            e.remove();
+        } else {
+            *e.get_mut() -= 1;
+        }
+    }
+}
+
 impl Ruleset {
-    /// Service ports (or destinations) left out because of a conflict.
-    pub fn conflicts(&self) -> &[Conflict] {
-        &self.conflicts
+    /// A table without destinations.
+    fn empty(cluster_cidr: Ipv4Net, node_ips: BTreeSet<Ipv4Addr>) -> Ruleset {
+        Ruleset {
+            cluster_cidr,
+            node_ips,
+            routes: BTreeMap::new(),
+            cluster: BTreeMap::new(),
+            local: BTreeMap::new(),
+            no_endpoints: BTreeMap::new(),
+            affinity: BTreeMap::new(),
+            hairpin: BTreeMap::new(),
+            cluster_sizes: BTreeMap::new(),
+            local_sizes: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            conflicts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the entries of destination `d`, which has none yet.
+    fn insert_dest(&mut self, d: Dest, e: DestEntry) {
+        for ip in e.endpoint_ips() {
+            count_up(&mut self.hairpin, ip);
+        }
+        if let Some(route) = e.route {
+            self.routes.insert(d, route);
+        }
+        if let Some(eps) = e.cluster {
+            count_up(&mut self.cluster_sizes, eps.len());
+            self.cluster.insert(d, eps);
+        }
+        if let Some(eps) = e.local {
+            count_up(&mut self.local_sizes, eps.len());
+            self.local.insert(d, eps);
+        }
+        if let Some(v) = e.no_endpoints {
+            self.no_endpoints.insert(d, v);
+        }
+        if let Some(t) = e.affinity {
+            count_up(&mut self.timeouts, t);
+            self.affinity.insert(d, t);
+        }
+    }
+
+    /// Removes and returns the entries of destination `d`.
+    fn remove_dest(&mut self, d: &Dest) -> DestEntry {
+        let e = DestEntry {
+            route: self.routes.remove(d),
+            cluster: self.cluster.remove(d),
+            local: self.local.remove(d),
+            no_endpoints: self.no_endpoints.remove(d),
+            affinity: self.affinity.remove(d),
+        };
+        for ip in e.endpoint_ips() {
+            count_down(&mut self.hairpin, ip);
+        }
+        if let Some(eps) = &e.cluster {
+            count_down(&mut self.cluster_sizes, eps.len());
+        }
+        if let Some(eps) = &e.local {
+            count_down(&mut self.local_sizes, eps.len());
+        }
+        if let Some(t) = e.affinity {
+            count_down(&mut self.timeouts, t);
+        }
+        e
+    }
+
+    /// A copy of the entries of destination `d`.
+    fn dest_entry(&self, d: &Dest) -> DestEntry {
+        DestEntry {
+            route: self.routes.get(d).copied(),
+            cluster: self.cluster.get(d).cloned(),
+            local: self.local.get(d).cloned(),
+            no_endpoints: self.no_endpoints.get(d).copied(),
+            affinity: self.affinity.get(d).copied(),
+        }
+    }
+
+    /// This table's cluster CIDR, node addresses and chain-deciding counters, without any
+    /// destination: the frame that `nft::part` fills with a few destinations' entries.
+    fn frame(&self) -> Ruleset {
+        Ruleset {
+            cluster_sizes: self.cluster_sizes.clone(),
+            local_sizes: self.local_sizes.clone(),
+            timeouts: self.timeouts.clone(),
+            ..Ruleset::empty(self.cluster_cidr, self.node_ips.clone())
+        }
+    }
+}
+
+impl Ruleset {
+    /// Service ports (or destinations) left out because of a conflict, in the order `compute`
+    /// meets them: cluster IPs, node ports, external addresses; each by Service port key.
+    pub fn conflicts(&self) -> impl ExactSizeIterator<Item = &Conflict> + '_ {
+        self.conflicts.values()
+    }
+
+    /// The conflicts of Service port `key` (a few map lookups, whatever the table's size).
+    pub fn conflicts_of(&self, key: &ServicePortKey) -> Vec<&Conflict> {
+        self.conflict_keys_of(key)
+            .iter()
+            .filter_map(|k| self.conflicts.get(k))
+            .collect()
+    }
+
+    fn conflict_keys_of(&self, key: &ServicePortKey) -> Vec<ConflictKey> {
+        [Phase::ClusterIp, Phase::NodePort, Phase::External]
+            .into_iter()
+            .flat_map(|p| {
+                self.conflicts
+                    .range((p, key.clone(), 0)..=(p, key.clone(), usize::MAX))
+                    .map(|(k, _)| k.clone())
+            })
+            .collect()
     }
 
     /// Number of chains the rendered table has.
@@ -712,7 +962,7 @@ pub fn trace_with(r: &Ruleset, pkt: &Packet, affinity: &mut AffinityTable) -> Ve
         affinity.update(pkt.src, dest, to, timeout);
     }
     // masquerading: the mark, or ct status dnat with saddr . daddr in @hairpin.
-    let hairpin = pkt.src == to.0 && r.hairpin.contains(&to.0);
+    let hairpin = pkt.src == to.0 && r.hairpin.contains_key(&to.0);
     Verdict::Dnat {
         to,
         masquerade: mark || hairpin,

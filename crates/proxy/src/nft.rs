@@ -198,8 +198,7 @@ pub(crate) fn chains(r: &Ruleset) -> BTreeMap<String, Chain> {
             .collect(),
     );
     let key = format!("ip saddr . {ORIGINAL_DEST}");
-    let timeouts: std::collections::BTreeSet<u32> = r.affinity.values().copied().collect();
-    for t in timeouts {
+    for &t in r.timeouts.keys() {
         let mut rules: Vec<String> = Protocol::ALL
             .iter()
             .map(|p| {
@@ -218,9 +217,8 @@ pub(crate) fn chains(r: &Ruleset) -> BTreeMap<String, Chain> {
         }));
         plain(&affinity_chain(t), rules);
     }
-    for (local, views) in [(false, &r.cluster), (true, &r.local)] {
-        let counts: std::collections::BTreeSet<usize> = views.values().map(Vec::len).collect();
-        for n in counts {
+    for (local, sizes) in [(false, &r.cluster_sizes), (true, &r.local_sizes)] {
+        for &n in sizes.keys() {
             plain(
                 &lb_chain(local, n),
                 vec![format!(
@@ -306,13 +304,13 @@ pub(crate) fn collections(r: &Ruleset) -> BTreeMap<String, Collection> {
         false,
         "type ipv4_addr . ipv4_addr".into(),
         r.hairpin
-            .iter()
+            .keys()
             .map(|ip| (format!("{ip} . {ip}"), None))
             .collect(),
     );
-    for (local, views, dispatch) in [
-        (false, &r.cluster, "cluster-lb"),
-        (true, &r.local, "local-lb"),
+    for (local, views, sizes, dispatch) in [
+        (false, &r.cluster, &r.cluster_sizes, "cluster-lb"),
+        (true, &r.local, &r.local_sizes, "local-lb"),
     ] {
         add(
             dispatch.into(),
@@ -328,7 +326,10 @@ pub(crate) fn collections(r: &Ruleset) -> BTreeMap<String, Collection> {
                 })
                 .collect(),
         );
-        let mut by_count: BTreeMap<usize, BTreeMap<String, Option<String>>> = BTreeMap::new();
+        // One map per endpoint count in use in the whole table (`sizes`), also when `r` is a
+        // part holding only a few destinations (see `part`).
+        let mut by_count: BTreeMap<usize, BTreeMap<String, Option<String>>> =
+            sizes.keys().map(|n| (*n, BTreeMap::new())).collect();
         for (d, eps) in views {
             let m = by_count.entry(eps.len()).or_default();
             for (i, b) in eps.iter().enumerate() {
@@ -545,32 +546,42 @@ pub fn full_transaction(r: &Ruleset) -> Transaction {
 /// and the `affinity-<seconds>` chain when a timeout does. Falls back to [`full_transaction`]
 /// when a fixed rule changed (the cluster CIDR).
 ///
-/// Cost follows the change, not the table: the destinations whose entries differ are found by
-/// comparing the typed rulesets, and only their elements are rendered and compared.
+/// The destinations whose entries differ are found by comparing the two typed rulesets (a walk
+/// over both); only their elements are rendered and compared. [`Proxier`](crate::Proxier)
+/// knows the changed destinations without that walk and goes straight to the same `delta`.
 pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
-    let (oc, nc) = (chains(old), chains(new));
-    // Which collections exist (and their specs): from a skeleton with one destination per
-    // endpoint count, so that names and specs are those of the whole rulesets.
-    let (om, nm) = (collections(&skeleton(old)), collections(&skeleton(new)));
-    // Their elements, for the changed destinations and hairpin addresses only.
     let dests = changed_dests(old, new);
-    let os = collections(&part(
-        old,
-        &dests,
-        old.hairpin.difference(&new.hairpin).copied().collect(),
-    ));
-    let ns = collections(&part(
-        new,
-        &dests,
-        new.hairpin.difference(&old.hairpin).copied().collect(),
-    ));
+    let removed = old
+        .hairpin
+        .keys()
+        .filter(|ip| !new.hairpin.contains_key(*ip))
+        .copied()
+        .collect();
+    let added = new
+        .hairpin
+        .keys()
+        .filter(|ip| !old.hairpin.contains_key(*ip))
+        .copied()
+        .collect();
+    delta(&part(old, &dests, removed), &part(new, &dests, added))
+        .unwrap_or_else(|| full_transaction(new))
+}
+
+/// The transaction between two parts (see [`part`]) of the same destinations: `old` as
+/// programmed, `new` as desired, each with its whole table's counters (so its chains and
+/// collections are the whole table's) and only the changed destinations' entries and hairpin
+/// addresses. None when a fixed rule or a collection's type changed: that needs a full
+/// transaction.
+pub(crate) fn delta(old: &Ruleset, new: &Ruleset) -> Option<Transaction> {
+    let (oc, nc) = (chains(old), chains(new));
+    let (os, ns) = (collections(old), collections(new));
     let changed_chain = nc.iter().any(|(n, c)| oc.get(n).is_some_and(|o| o != c));
-    let changed_spec = nm.iter().any(|(n, c)| {
-        om.get(n)
+    let changed_spec = ns.iter().any(|(n, c)| {
+        os.get(n)
             .is_some_and(|o| o.spec != c.spec || o.map != c.map)
     });
     if changed_chain || changed_spec {
-        return full_transaction(new);
+        return None;
     }
     let mut ops = Vec::new();
     let new_chains: Vec<(&String, &Chain)> =
@@ -581,7 +592,7 @@ pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
             base: c.base.map(str::to_string),
         });
     }
-    for (name, c) in nm.iter().filter(|(n, _)| !om.contains_key(*n)) {
+    for (name, c) in ns.iter().filter(|(n, _)| !os.contains_key(*n)) {
         ops.push(Op::AddCollection {
             name: name.clone(),
             map: c.map,
@@ -598,7 +609,7 @@ pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
     }
     // Deletes before adds: a changed map value is a delete plus an add.
     // (Elements of a collection that goes away go with it.)
-    for (name, o) in os.iter().filter(|(n, _)| nm.contains_key(*n)) {
+    for (name, o) in os.iter().filter(|(n, _)| ns.contains_key(*n)) {
         let new_elements = ns.get(name).map(|n| &n.elements);
         let keys: Vec<String> = o
             .elements
@@ -622,13 +633,13 @@ pub fn transaction(old: &Ruleset, new: &Ruleset) -> Transaction {
         ops.push(Op::FlushChain { name: name.clone() });
         ops.push(Op::DeleteChain { name: name.clone() });
     }
-    for (name, c) in om.iter().filter(|(n, _)| !nm.contains_key(*n)) {
+    for (name, c) in os.iter().filter(|(n, _)| !ns.contains_key(*n)) {
         ops.push(Op::DeleteCollection {
             name: name.clone(),
             map: c.map,
         });
     }
-    Transaction { full: false, ops }
+    Some(Transaction { full: false, ops })
 }
 
 /// Destinations whose route, endpoints, no-endpoint verdict or affinity differ.
@@ -654,48 +665,37 @@ fn changed_dests(old: &Ruleset, new: &Ruleset) -> BTreeSet<Dest> {
     out
 }
 
-/// The entries of `r` for `dests`, with `hairpin` as its hairpin set: rendering it gives
-/// exactly those destinations' elements of `r`.
-fn part(r: &Ruleset, dests: &BTreeSet<Dest>, hairpin: BTreeSet<Ipv4Addr>) -> Ruleset {
-    fn pick<V: Clone>(m: &BTreeMap<Dest, V>, dests: &BTreeSet<Dest>) -> BTreeMap<Dest, V> {
-        if dests.len() < m.len() / 8 {
-            dests
-                .iter()
-                .filter_map(|d| m.get(d).map(|v| (*d, v.clone())))
-                .collect()
-        } else {
-            m.iter()
-                .filter(|(d, _)| dests.contains(*d))
-                .map(|(d, v)| (*d, v.clone()))
-                .collect()
-        }
+/// A part of `r`: its frame (cluster CIDR and counters, so the same chains and collections as
+/// `r`) with the entries of `dests` only and `hairpin` as its hairpin set. Rendering it gives
+/// `r`'s chains and collections with exactly those destinations' elements.
+pub(crate) fn part(r: &Ruleset, dests: &BTreeSet<Dest>, hairpin: BTreeSet<Ipv4Addr>) -> Ruleset {
+    let mut p = r.frame();
+    for d in dests {
+        p.add_to_part(*d, r.dest_entry(d));
     }
-    Ruleset {
-        cluster_cidr: r.cluster_cidr,
-        node_ips: r.node_ips.clone(),
-        routes: pick(&r.routes, dests),
-        cluster: pick(&r.cluster, dests),
-        local: pick(&r.local, dests),
-        no_endpoints: pick(&r.no_endpoints, dests),
-        affinity: pick(&r.affinity, dests),
-        hairpin,
-        conflicts: Vec::new(),
-    }
+    p.hairpin = hairpin.into_iter().map(|ip| (ip, 1)).collect();
+    p
 }
 
-/// `r` with one destination per endpoint count of each view: the same collections (names,
-/// specs) as `r`, with few elements.
-fn skeleton(r: &Ruleset) -> Ruleset {
-    let mut reps = BTreeSet::new();
-    for view in [&r.cluster, &r.local] {
-        let mut seen = BTreeSet::new();
-        for (d, eps) in view {
-            if seen.insert(eps.len()) {
-                reps.insert(*d);
-            }
+impl Ruleset {
+    /// Adds a destination's entries to a part, leaving its counters (the whole table's) alone.
+    pub(crate) fn add_to_part(&mut self, d: Dest, e: crate::DestEntry) {
+        if let Some(route) = e.route {
+            self.routes.insert(d, route);
+        }
+        if let Some(eps) = e.cluster {
+            self.cluster.insert(d, eps);
+        }
+        if let Some(eps) = e.local {
+            self.local.insert(d, eps);
+        }
+        if let Some(v) = e.no_endpoints {
+            self.no_endpoints.insert(d, v);
+        }
+        if let Some(t) = e.affinity {
+            self.affinity.insert(d, t);
         }
     }
-    part(r, &reps, BTreeSet::new())
 }
 
 /// An `nft -f` script creating the whole table.

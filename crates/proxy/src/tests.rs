@@ -561,12 +561,7 @@ fn many(count: u32) -> Snapshot {
 #[test]
 fn the_rule_and_chain_count_is_the_same_at_10_and_at_10000_services() {
     let (small, large) = (compute(&many(10)), compute(&many(10_000)));
-    assert_eq!(
-        large.conflicts().len(),
-        0,
-        "{:?}",
-        large.conflicts().first()
-    );
+    assert_eq!(large.conflicts().len(), 0, "{:?}", large.conflicts().next());
     assert_eq!(small.chain_count(), large.chain_count());
     assert_eq!(small.rule_count(), large.rule_count());
     assert!(large.element_count() > 50_000);
@@ -734,7 +729,7 @@ fn a_destination_claimed_twice_goes_to_the_first_service_port_and_is_reported() 
     );
     let r = compute(&s);
     assert_eq!(
-        r.conflicts(),
+        r.conflicts().cloned().collect::<Vec<_>>(),
         [
             Conflict::ClusterIp {
                 service: "default/xdup:http".into(),
@@ -825,4 +820,254 @@ fn incremental_transactions_between_random_snapshots_reach_the_new_table() {
         }
         tables.push(new);
     }
+}
+
+// --- the incremental path (Proxier) ----------------------------------------------------------
+
+/// A xorshift generator: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len() as u64) as usize]
+    }
+
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+const NODE2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
+
+/// A random Service port over a small universe where everything collides sometimes: shared
+/// cluster IPs, a cluster IP on a node address, node ports shared or equal to a Service port,
+/// external IPs equal to cluster IPs or node addresses, listed twice; endpoint counts that
+/// come and go, local and terminating endpoints, both policies, two affinity timeouts.
+fn random_port(rng: &mut Rng, key: &ServicePortKey) -> (ServicePort, Vec<Endpoint>) {
+    let cluster_ips = [ip("10.96.0.10"), ip("10.96.0.11"), ip("10.96.0.12"), NODE];
+    let externals = [
+        ip("198.51.100.1"),
+        ip("198.51.100.2"),
+        ip("10.96.0.10"),
+        NODE2,
+    ];
+    let policy = |rng: &mut Rng| {
+        if rng.chance(2) {
+            TrafficPolicy::Local
+        } else {
+            TrafficPolicy::Cluster
+        }
+    };
+    let cluster_ip = if rng.chance(6) {
+        NODE
+    } else {
+        rng.pick(&cluster_ips[..3])
+    };
+    let sp = ServicePort {
+        cluster_ip,
+        port: rng.pick(&[80, 81]),
+        protocol: if rng.chance(5) {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        },
+        node_port: rng.chance(2).then(|| rng.pick(&[30000, 30001, 80])),
+        session_affinity_timeout: rng.chance(3).then(|| rng.pick(&[30, 60])),
+        service: key.0.clone(),
+        external_ips: (0..rng.below(3)).map(|_| rng.pick(&externals)).collect(),
+        load_balancer_ips: (0..rng.below(2)).map(|_| rng.pick(&externals)).collect(),
+        external_traffic_policy: policy(rng),
+        internal_traffic_policy: policy(rng),
+        health_check_node_port: rng.chance(3).then(|| rng.pick(&[31000, 31001])),
+    };
+    let eps = (0..rng.below(5))
+        .map(|_| {
+            let ready = !rng.chance(4);
+            Endpoint {
+                ip: Ipv4Addr::new(10, 244, 1, 2 + rng.below(6) as u8),
+                port: rng.pick(&[8080, 8081]),
+                ready,
+                local: rng.chance(2),
+                serving: ready || rng.chance(2),
+                terminating: !ready && rng.chance(2),
+            }
+        })
+        .collect();
+    (sp, eps)
+}
+
+fn random_key(rng: &mut Rng) -> ServicePortKey {
+    ServicePortKey::new(
+        "default",
+        &format!("s{}", rng.below(6)),
+        &format!("p{}", rng.below(2)),
+    )
+}
+
+/// Random sequences of changes (1 to 3 Service ports added, changed or removed at a time, now
+/// and then with unchanged ports among the changed, the node's addresses or the cluster CIDR
+/// changed): after every step the proxier's table is exactly `compute`'s for the new snapshot,
+/// its transaction turns the old table into the new one, and the health checks follow.
+#[test]
+fn the_incremental_table_always_equals_compute_and_its_transactions_reach_it() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut s = Snapshot::new(CIDR.parse().expect("cidr"), vec![NODE, NODE2]);
+    let mut proxier = Proxier::new();
+    let mut hc = HealthChecks::new();
+    let tx = proxier.full(&s);
+    assert!(tx.full);
+    let mut old = compute(&s);
+    let (mut partial, mut with_conflicts) = (0, 0);
+    for step in 0..3000 {
+        let mut changed = BTreeSet::new();
+        for _ in 0..1 + rng.below(3) {
+            let key = random_key(&mut rng);
+            if rng.chance(4) {
+                s.services.remove(&key);
+            } else {
+                let (sp, eps) = random_port(&mut rng, &key);
+                s.services.insert(key.clone(), (sp, eps));
+            }
+            changed.insert(key);
+        }
+        if rng.chance(10) {
+            changed.insert(random_key(&mut rng));
+        }
+        let mut expect_full = false;
+        if rng.chance(60) {
+            s.node_ips = if s.node_ips.len() == 2 {
+                vec![NODE]
+            } else {
+                vec![NODE, NODE2]
+            };
+            expect_full = true;
+        }
+        let tx = proxier.update(&s, &changed);
+        let new = compute(&s);
+        let got = proxier.ruleset().expect("a table");
+        assert_eq!(got, &new, "step {step}: changed {changed:?}");
+        assert_eq!(tx.full, expect_full, "step {step}");
+        if !tx.full {
+            let (cols, chs) = apply(collections(&old), chains(&old), &tx);
+            assert_eq!(
+                (cols, chs),
+                (collections(&new), chains(&new)),
+                "step {step}: changed {changed:?}\n{}",
+                tx.render()
+            );
+            partial += 1;
+        }
+        for key in &changed {
+            let (ns, name) = key.service();
+            hc.update(&s, ns, name);
+        }
+        if expect_full {
+            hc.rebuild(&s);
+        }
+        assert_eq!(hc.all(), health_check_node_ports(&s), "step {step}");
+        with_conflicts += usize::from(new.conflicts().len() > 0);
+        old = new;
+    }
+    // The universe is small enough that conflicts are frequent, and most steps are partial.
+    assert!(
+        with_conflicts > 500,
+        "{with_conflicts} steps with conflicts"
+    );
+    assert!(partial > 2500, "{partial} partial steps");
+}
+
+#[test]
+fn an_unchanged_port_in_the_changed_set_yields_an_empty_transaction() {
+    let s = three();
+    let mut proxier = Proxier::new();
+    proxier.full(&s);
+    let key = ServicePortKey("default/web:http".into());
+    let tx = proxier.update(&s, &BTreeSet::from([key]));
+    assert!(!tx.full);
+    assert_eq!(tx.render(), "");
+}
+
+#[test]
+fn a_changed_cluster_cidr_makes_the_proxier_recreate_the_table() {
+    let mut s = three();
+    let mut proxier = Proxier::new();
+    proxier.full(&s);
+    s.cluster_cidr = "10.200.0.0/16".parse().expect("cidr");
+    let tx = proxier.update(&s, &BTreeSet::new());
+    assert!(tx.full);
+    assert_eq!(proxier.ruleset(), Some(&compute(&s)));
+}
+
+/// At 10,000 Services a changed Service costs what it touches: its own destinations' elements,
+/// a handful of them, and no chain or map.
+#[test]
+fn one_changed_service_among_10000_touches_only_its_own_destinations() {
+    let mut s = many(10_000);
+    let mut proxier = Proxier::new();
+    proxier.full(&s);
+    // Service 1000: session affinity, node port 31000.
+    let key = ServicePortKey("default/s1000:http".into());
+    let (sp, eps) = s.services.get_mut(&key).expect("s1000");
+    eps[1].ip = ip("10.244.200.200");
+    let vip = sp.cluster_ip.to_string();
+    let changes = proxier.apply(&s, &BTreeSet::from([key]));
+    // Its cluster IP and its node port.
+    assert_eq!(changes.destinations(), 2);
+    let tx = proxier.transaction(&changes);
+    assert!(
+        tx.ops
+            .iter()
+            .all(|op| matches!(op, Op::AddElements { .. } | Op::DeleteElements { .. }))
+    );
+    for e in element_ops(&tx) {
+        assert!(
+            e.contains(&format!("{vip} . ")) || e.contains(" . 31000") || e.starts_with("10.244."),
+            "{e} is not s1000's"
+        );
+    }
+    assert!(tx.render().contains("10.244.200.200 . 8080"));
+    assert_eq!(proxier.ruleset(), Some(&compute(&s)));
+}
+
+#[test]
+fn replacing_a_services_ports_reports_only_the_ports_that_changed() {
+    let mut s = Snapshot::new(CIDR.parse().expect("cidr"), vec![NODE]);
+    let port = |name: &str, p: u16| {
+        let key = ServicePortKey::new("default", "web", name);
+        let sp = ServicePort::cluster_ip(key.0.clone(), ip("10.96.0.20"), p, Protocol::Tcp);
+        (key, (sp, vec![ep("10.244.1.2", 8080)]))
+    };
+    // A neighbour whose name extends web's: not one of web's ports.
+    s.insert(
+        mk_service("web-2", "10.96.0.21", None),
+        vec![ep("10.244.1.3", 80)],
+    );
+    let first = s.replace_service("default", "web", [port("http", 80), port("https", 443)]);
+    assert_eq!(first.len(), 2);
+    let second = s.replace_service("default", "web", [port("http", 80), port("admin", 8443)]);
+    let keys = |names: &[&str]| -> BTreeSet<ServicePortKey> {
+        names
+            .iter()
+            .map(|n| ServicePortKey::new("default", "web", n))
+            .collect()
+    };
+    assert_eq!(second, keys(&["admin", "https"]));
+    assert_eq!(
+        s.service_keys("default", "web")
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        keys(&["admin", "http"])
+    );
+    assert_eq!(
+        s.replace_service("default", "web", []),
+        keys(&["admin", "http"])
+    );
+    assert_eq!(s.services.len(), 1);
 }

@@ -11,6 +11,7 @@
 //! The server answers each connection with the address it was reached at (the endpoint the
 //! DNAT chose) and the peer it saw (the client, or the node's 10.244.1.1 when masqueraded).
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -18,8 +19,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use knet_proxy::{
-    Endpoint, Protocol, Ruleset, ServicePort, Snapshot, TrafficPolicy, compute, full_transaction,
-    transaction,
+    Endpoint, Protocol, Proxier, Ruleset, ServicePort, Snapshot, TrafficPolicy, compute,
+    full_transaction, transaction,
 };
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::socket::{
@@ -333,10 +334,13 @@ fn real_connections_inside_a_private_network_namespace() {
     ready_rx.recv().expect("server ready");
 
     let desired = compute(&cluster());
-    assert!(desired.conflicts().is_empty());
+    assert_eq!(desired.conflicts().len(), 0);
     // A full transaction recreates the table, also when it exists.
     nft_apply(&full_transaction(&desired).render());
-    nft_apply(&full_transaction(&desired).render());
+    let mut proxier = Proxier::new();
+    let full = proxier.full(&cluster());
+    assert_eq!(full, full_transaction(&desired));
+    nft_apply(&full.render());
 
     let from_client = |src: Ipv4Addr, dst: SocketAddrV4, timeout: Duration| {
         in_ns(&client, move || attempt(src, dst, timeout))
@@ -464,20 +468,25 @@ fn real_connections_inside_a_private_network_namespace() {
     std::thread::sleep(Duration::from_millis(3500));
     assert!(!nft_list("map ip knet-proxy affinity").contains(entry));
 
-    // An incremental change applied with nft -f: web gains a fourth endpoint (a new endpoint
-    // count, so a new lb-4 chain and backends-4 map), and the sticky Service loses the
-    // endpoint the pod was stuck to.
+    // An incremental change applied with nft -f, as the node agent makes it (the Proxier,
+    // given the changed Service ports): web gains a fourth endpoint (a new endpoint count, so
+    // a new lb-4 chain and backends-4 map), and the sticky Service loses the endpoint the pod
+    // was stuck to.
     let mut next = cluster();
-    for (sp, eps) in next.services.values_mut() {
+    let mut changed = BTreeSet::new();
+    for (key, (sp, eps)) in next.services.iter_mut() {
         if sp.service == "default/web:http" {
             eps.push(Endpoint::new(EP5, 8080));
+            changed.insert(key.clone());
         }
         if sp.service == "default/sticky:http" {
             eps.retain(|e| e.ip != first);
+            changed.insert(key.clone());
         }
     }
+    let tx = proxier.update(&next, &changed);
     let next = compute(&next);
-    let tx = transaction(&desired, &next);
+    assert_eq!(proxier.ruleset(), Some(&next));
     assert!(!tx.full);
     let script = tx.render();
     assert!(script.contains("add chain ip knet-proxy lb-4"), "{script}");
