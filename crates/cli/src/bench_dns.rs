@@ -7,7 +7,8 @@
 //!  knet bench dns ── re-exec `knet bench dns-worker` ── enter_world() ── a private world (PID 1):
 //!    1. synthetic cluster: S Services (1 in 10 headless), P Pods (their endpoints), one
 //!       EndpointSlice per Service, as k8s-openapi objects; VmRSS/VmHWM before and after
-//!       DnsState::update (the objects stay held, as the watcher's stores hold them)
+//!       DnsState::update (the objects stay held, as the watcher's stores hold them: Pods slimmed by
+//!       knet_dns::slim_pod)
 //!    2. per round, unpinned then pinned (server on one CPU, dnsperf on another):
 //!         knet (serve() on a tokio runtime of this process, 127.0.0.10:53) ◄── dnsperf, A queries
 //!         dnsmasq (child, same names as addn-hosts, 127.0.0.53:53)         ◄── dnsperf, A queries
@@ -272,7 +273,10 @@ fn objects(plan: &[PlannedService]) -> Result<(Vec<Service>, Vec<EndpointSlice>,
                     "conditions": [cond("PodScheduled"), cond("Initialized"), cond("ContainersReady"), cond("Ready")],
                 },
             });
-            pods.push(serde_json::from_value(pod).context("building a Pod")?);
+            let mut pod: Pod = serde_json::from_value(pod).context("building a Pod")?;
+            // As the server's watcher keeps it.
+            knet_dns::slim_pod(&mut pod);
+            pods.push(pod);
         }
     }
     Ok((services, slices, pods))
@@ -1880,7 +1884,7 @@ fn render_report(
     for (what, m) in [
         ("before the objects", w.mem_start),
         (
-            "with the Services, EndpointSlices and Pods (as the watcher's stores hold them)",
+            "with the Services, EndpointSlices and Pods (as the watcher's stores hold them: Pods reduced by `slim_pod`)",
             w.mem_objects,
         ),
         (

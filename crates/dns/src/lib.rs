@@ -45,7 +45,7 @@ pub use hot::AnswerCache;
 pub use server::serve;
 pub use snapshot::{SCHEMA_VERSION, Snapshot};
 pub use udp::reflect;
-pub use watcher::run_watcher;
+pub use watcher::{run_watcher, slim_pod};
 pub use wire::{Pending, Processed, Transport, encode_response, fuzz_query_path, process_packet};
 
 /// Errors of the DNS server.

@@ -7,8 +7,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
@@ -31,9 +32,19 @@ pub async fn run_watcher(
 ) {
     let trigger = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    let services = reflect::<Service>(Api::all(client.clone()), trigger.clone(), &mut tasks);
-    let slices = reflect::<EndpointSlice>(Api::all(client.clone()), trigger.clone(), &mut tasks);
-    let pods = reflect::<Pod>(Api::all(client), trigger.clone(), &mut tasks);
+    let services = reflect::<Service>(
+        Api::all(client.clone()),
+        trigger.clone(),
+        &mut tasks,
+        |_| {},
+    );
+    let slices = reflect::<EndpointSlice>(
+        Api::all(client.clone()),
+        trigger.clone(),
+        &mut tasks,
+        |_| {},
+    );
+    let pods = reflect::<Pod>(Api::all(client), trigger.clone(), &mut tasks, slim_pod);
     tokio::pin!(shutdown);
 
     let synced = async {
@@ -86,8 +97,39 @@ fn is_gone(err: &watcher::Error) -> bool {
     code == Some(410)
 }
 
-/// Starts a reflector for `api` on `tasks`; every applied event pokes `trigger`.
-fn reflect<K>(api: Api<K>, trigger: Arc<Notify>, tasks: &mut JoinSet<()>) -> Store<K>
+/// What the zone needs of a pod: its name and namespace, `hostname` and `subdomain`, phase and
+/// addresses. The watcher keeps only that (a full Pod is several KiB: at 50,000 pods the rest
+/// would be hundreds of MiB held for nothing).
+pub fn slim_pod(pod: &mut Pod) {
+    let meta = std::mem::take(&mut pod.metadata);
+    pod.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resource_version: meta.resource_version,
+        ..ObjectMeta::default()
+    };
+    pod.spec = pod.spec.take().map(|s| PodSpec {
+        hostname: s.hostname,
+        subdomain: s.subdomain,
+        ..PodSpec::default()
+    });
+    pod.status = pod.status.take().map(|s| PodStatus {
+        phase: s.phase,
+        pod_ip: s.pod_ip,
+        pod_ips: s.pod_ips,
+        ..PodStatus::default()
+    });
+}
+
+/// Starts a reflector for `api` on `tasks`, keeping each object as `slim` leaves it; every
+/// applied event pokes `trigger`.
+fn reflect<K>(
+    api: Api<K>,
+    trigger: Arc<Notify>,
+    tasks: &mut JoinSet<()>,
+    slim: fn(&mut K),
+) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Default + Send + Sync + 'static,
@@ -102,7 +144,13 @@ where
             let mut relist = false;
             while let Some(item) = stream.next().await {
                 match item {
-                    Ok(event) => {
+                    Ok(mut event) => {
+                        if let watcher::Event::Apply(o)
+                        | watcher::Event::Delete(o)
+                        | watcher::Event::InitApply(o) = &mut event
+                        {
+                            slim(o);
+                        }
                         let changed = matches!(
                             event,
                             watcher::Event::Apply(_)

@@ -451,7 +451,16 @@ fn verified_pod_names_need_a_pod_with_that_address_in_that_namespace() {
         ..cfg()
     };
     let pods = vec![mk_pod("shop", "p", "198.51.100.40", None, None)];
-    let snap = Snapshot::build(&[], &[], &pods, &cfg);
+    // As the watcher keeps it.
+    let mut slim = pods.clone();
+    slim.iter_mut().for_each(knet_dns::slim_pod);
+    let snap = Snapshot::build(&[], &[], &slim, &cfg);
+    assert!(
+        slim[0]
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.containers.is_empty())
+    );
     let resp = ask(
         &snap,
         "198-51-100-40.shop.pod.cluster.local.",
@@ -518,25 +527,30 @@ fn a_pod_hostname_and_subdomain_name_it_under_its_headless_service() {
             Some("elsewhere"),
         ),
     ];
-    let snap = build(&services, &slices, &pods);
-    let resp = ask(
-        &snap,
-        "trainer.workers.ml.svc.cluster.local.",
-        RecordType::A,
-    );
-    assert_eq!(ips(&resp.answers), vec![ip("198.51.100.50")]);
-    // A subdomain naming another Service does not give a name under this one.
-    assert_nxdomain(&ask(
-        &snap,
-        "other-host.workers.ml.svc.cluster.local.",
-        RecordType::A,
-    ));
-    let dashed = ask(
-        &snap,
-        "198-51-100-51.workers.ml.svc.cluster.local.",
-        RecordType::A,
-    );
-    assert_eq!(ips(&dashed.answers), vec![ip("198.51.100.51")]);
+    // The same with the pods as the watcher keeps them (`slim_pod`).
+    let mut slim = pods.clone();
+    slim.iter_mut().for_each(knet_dns::slim_pod);
+    for pods in [pods, slim] {
+        let snap = build(&services, &slices, &pods);
+        let resp = ask(
+            &snap,
+            "trainer.workers.ml.svc.cluster.local.",
+            RecordType::A,
+        );
+        assert_eq!(ips(&resp.answers), vec![ip("198.51.100.50")]);
+        // A subdomain naming another Service does not give a name under this one.
+        assert_nxdomain(&ask(
+            &snap,
+            "other-host.workers.ml.svc.cluster.local.",
+            RecordType::A,
+        ));
+        let dashed = ask(
+            &snap,
+            "198-51-100-51.workers.ml.svc.cluster.local.",
+            RecordType::A,
+        );
+        assert_eq!(ips(&dashed.answers), vec![ip("198.51.100.51")]);
+    }
 }
 
 #[test]

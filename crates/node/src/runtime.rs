@@ -1205,43 +1205,6 @@ async fn run_instance(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::api::core::v1::PodSpec;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    #[test]
-    fn restart_policies_decide_which_exits_restart() {
-        assert!(should_restart("Always", 0));
-        assert!(should_restart("Always", 1));
-        assert!(!should_restart("OnFailure", 0));
-        assert!(should_restart("OnFailure", 3));
-        assert!(!should_restart("Never", 3));
-    }
-
-    #[test]
-    fn the_grace_period_comes_from_the_deletion_then_the_spec_and_has_a_floor() {
-        let min = Duration::from_secs(2);
-        let mut pod = Pod {
-            metadata: ObjectMeta::default(),
-            spec: Some(PodSpec::default()),
-            ..Pod::default()
-        };
-        assert_eq!(grace_period(&pod, None, min), Duration::from_secs(30));
-        if let Some(s) = pod.spec.as_mut() {
-            s.termination_grace_period_seconds = Some(5);
-        }
-        assert_eq!(grace_period(&pod, None, min), Duration::from_secs(5));
-        pod.metadata.deletion_grace_period_seconds = Some(0);
-        assert_eq!(grace_period(&pod, None, min), min);
-        assert_eq!(
-            grace_period(&pod, Some(Duration::from_secs(7)), min),
-            Duration::from_secs(7)
-        );
-    }
-}
-
 /// Writes `env` to `<dir>/<container>` ([`RuntimeConfig::env_dir`]), replacing it atomically.
 fn write_env_file(dir: &Path, container: &str, env: &[(String, String)]) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -1280,4 +1243,41 @@ pub fn read_env_file(path: &Path) -> std::io::Result<Vec<(String, String)>> {
             Some((k.to_owned(), v.to_owned()))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PodSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    #[test]
+    fn restart_policies_decide_which_exits_restart() {
+        assert!(should_restart("Always", 0));
+        assert!(should_restart("Always", 1));
+        assert!(!should_restart("OnFailure", 0));
+        assert!(should_restart("OnFailure", 3));
+        assert!(!should_restart("Never", 3));
+    }
+
+    #[test]
+    fn the_grace_period_comes_from_the_deletion_then_the_spec_and_has_a_floor() {
+        let min = Duration::from_secs(2);
+        let mut pod = Pod {
+            metadata: ObjectMeta::default(),
+            spec: Some(PodSpec::default()),
+            ..Pod::default()
+        };
+        assert_eq!(grace_period(&pod, None, min), Duration::from_secs(30));
+        if let Some(s) = pod.spec.as_mut() {
+            s.termination_grace_period_seconds = Some(5);
+        }
+        assert_eq!(grace_period(&pod, None, min), Duration::from_secs(5));
+        pod.metadata.deletion_grace_period_seconds = Some(0);
+        assert_eq!(grace_period(&pod, None, min), min);
+        assert_eq!(
+            grace_period(&pod, Some(Duration::from_secs(7)), min),
+            Duration::from_secs(7)
+        );
+    }
 }
