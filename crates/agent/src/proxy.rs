@@ -665,6 +665,55 @@ impl NodeProxy {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// Runs `conntrack -D` for each filter in the node's namespace. Not fatal: without the
+    /// conntrack tool (package conntrack) or on failure, such flows recover only when their
+    /// clients stop sending for the UDP timeout.
+    async fn clear_conntrack(&self, netns: &str, stale: &[knet_proxy::ConntrackDelete]) {
+        let Some(program) = knet_netns::conntrack_program() else {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "conntrack not found (apt-get install conntrack): stale UDP flows to removed endpoints are not cleared"
+                )
+            });
+            return;
+        };
+        let ns = match Netns::open(netns) {
+            Ok(ns) => ns,
+            Err(e) => {
+                tracing::warn!(node = %self.node.name, error = %e, "clearing stale UDP flows");
+                return;
+            }
+        };
+        for filter in stale {
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(filter.args())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            let out = match knet_netns::spawn_in(&ns, cmd).await {
+                Ok(child) => child.wait_with_output().await,
+                Err(e) => {
+                    tracing::warn!(node = %self.node.name, error = %e, "clearing stale UDP flows");
+                    return;
+                }
+            };
+            match out {
+                // conntrack exits 1 when no entry matched ("0 flow entries have been deleted").
+                Ok(o) if o.status.success() || o.status.code() == Some(1) => {}
+                Ok(o) => tracing::warn!(
+                    node = %self.node.name,
+                    args = ?filter.args(),
+                    stderr = %String::from_utf8_lossy(&o.stderr).trim(),
+                    "conntrack -D failed"
+                ),
+                Err(e) => tracing::warn!(node = %self.node.name, error = %e, "conntrack -D failed"),
+            }
+        }
+        tracing::debug!(node = %self.node.name, filters = stale.len(), "stale UDP flows cleared");
+    }
+
     async fn sync_loop(
         self: Arc<Self>,
         notify: Arc<Notify>,
@@ -688,6 +737,9 @@ impl NodeProxy {
         let mut announcer = Announcer::default();
         let mut announced: BTreeSet<Ipv4Addr> = BTreeSet::new();
         let mut hc_servers: HashMap<u16, crate::AbortOnDrop> = HashMap::new();
+        // The UDP flows each UDP Service port had at the last programmed sync.
+        let mut udp_flows: HashMap<knet_proxy::ServicePortKey, knet_proxy::UdpFlows> =
+            HashMap::new();
         loop {
             notify.notified().await;
             tokio::time::sleep(MIN_SYNC_INTERVAL).await;
@@ -783,6 +835,34 @@ impl NodeProxy {
             }
             needs_full = !programmed;
             if programmed {
+                // Now that no rule sends traffic to the endpoints a UDP Service lost, drop the
+                // conntrack entries that still do (kube-proxy's CleanStaleEntries).
+                let keys: BTreeSet<knet_proxy::ServicePortKey> = if changes.is_full() {
+                    udp_flows
+                        .keys()
+                        .chain(snapshot.services.keys())
+                        .cloned()
+                        .collect()
+                } else {
+                    step.changed.clone()
+                };
+                let mut stale = Vec::new();
+                for key in keys {
+                    let new = snapshot
+                        .services
+                        .get(&key)
+                        .and_then(|(port, eps)| knet_proxy::udp_flows(port, eps));
+                    if let Some(old) = udp_flows.get(&key) {
+                        stale.extend(knet_proxy::stale_entries(old, new.as_ref()));
+                    }
+                    match new {
+                        Some(flows) => udp_flows.insert(key, flows),
+                        None => udp_flows.remove(&key),
+                    };
+                }
+                if !stale.is_empty() {
+                    self.clear_conntrack(&netns, &stale).await;
+                }
                 let now = jiff::Timestamp::now();
                 for t in triggers {
                     let secs = now.duration_since(t).as_secs_f64();

@@ -88,7 +88,7 @@ pub enum BenchCommand {
     Proxy(bench_proxy::ProxyArgs),
     /// The part of `bench proxy` that runs inside a world of its own.
     #[command(hide = true)]
-    ProxyWorker(bench_proxy::WorkerEntry),
+    ProxyWorker(WorkerEntry<bench_proxy::WorkerArgs>),
     /// Cluster DNS: knet's server against dnsmasq under dnsperf (QPS at saturation, latency,
     /// unpinned and pinned), and the server's memory with 10,000 Services and 50,000 pods.
     Dns(bench_dns::DnsArgs),
@@ -115,14 +115,23 @@ pub async fn run(cmd: &BenchCommand, _cluster: &str) -> Result<()> {
             // Part 3: the control-plane process's memory on a real cluster.
             let n = args.rss_services;
             eprintln!("\n== part 3: memory at {n} Services (a real cluster) ==");
-            let report = bench_proxy_rss::measure(n, args.endpoints as usize).await?;
-            for line in report.lines() {
+            // Twice, with 1 and 3 workers: the difference is what the extra node agents (each
+            // with its proxy) hold; the rest of the process is the same in both.
+            let small = bench_proxy_rss::measure(n, args.endpoints as usize, 1).await?;
+            for line in small.lines() {
+                println!("{line}");
+            }
+            let large = bench_proxy_rss::measure(n, args.endpoints as usize, 3).await?;
+            for line in large.lines() {
+                println!("{line}");
+            }
+            if let Some(line) = bench_proxy_rss::per_agent_line(&small, &large) {
                 println!("{line}");
             }
             Ok(())
         }
         // As `pods-worker`: parsing `proxy-worker` runs it and ends the process.
-        BenchCommand::ProxyWorker(never) => match *never {},
+        BenchCommand::ProxyWorker(WorkerEntry::Never(never, _)) => match *never {},
         BenchCommand::Dns(args) => bench_dns::run(args).await,
         // As `pods-worker`: parsing `dns-worker` runs it and ends the process.
         BenchCommand::DnsWorker(WorkerEntry::Never(never, _)) => match *never {},

@@ -1838,25 +1838,31 @@ fn render_report(
     writeln!(s)?;
     writeln!(
         s,
-        "| mode | knet A: server CPU per query | dnsperf CPU | dnsmasq A: server CPU per query | dnsperf CPU | dnsmasq / knet per query | knet mixed: CPU per query |"
+        "| mode | knet A: server CPU per query | dnsperf CPU | dnsmasq A: server CPU per query | dnsperf CPU | dnsmasq / knet per query | knet mixed: CPU per query | no-op responder: CPU per query |"
     )?;
-    writeln!(s, "|---|---|---|---|---|---|---|")?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|")?;
     let mut ceiling = None;
+    let mut floor = Vec::new();
     for (pinned, knet, peer, mix) in cost {
+        let noop = series(&w.runs, pinned, ServerKind::Reflector, Queries::A);
         let us = |x: Option<Series>| x.map_or("-".into(), |x| format!("{:.2} µs", x.server_us));
         let share =
             |x: Option<Series>| x.map_or("-".into(), |x| format!("{:.0}%", 100.0 * x.load_share));
         writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.2}x | {} |",
+            "| {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
             if pinned { "pinned" } else { "unpinned" },
             us(Some(knet)),
             share(Some(knet)),
             us(peer),
             share(peer),
             ratio(peer.map_or(f64::NAN, |p| p.server_us), knet.server_us),
-            us(mix)
+            us(mix),
+            us(noop)
         )?;
+        if let (Some(noop), Some(peer)) = (noop, peer) {
+            floor.push((pinned, noop.server_us, peer.server_us));
+        }
         if pinned && knet.load_share >= 0.9 && knet.server_share < 0.9 {
             ceiling = Some((knet.load_share, knet.server_share));
         }
@@ -1869,6 +1875,16 @@ fn render_report(
             100.0 * load,
             100.0 * server
         )?;
+    }
+    for (pinned, noop, peer) in floor {
+        if noop > peer / RATIO_TARGET {
+            writeln!(s)?;
+            writeln!(
+                s,
+                "{}: a responder that does no DNS work costs {noop:.2} µs of CPU per query (the kernel's receive and send), more than half of dnsmasq's {peer:.2} µs: on this machine no server using the socket API can answer at {RATIO_TARGET}x dnsmasq's cost per query either.",
+                if pinned { "Pinned" } else { "Unpinned" }
+            )?;
+        }
     }
 
     writeln!(s)?;

@@ -22,7 +22,7 @@
 //! Nothing touches the host's namespaces: the worker's world (user namespace when not root, mount,
 //! network, pid, UTS, IPC, tmpfs on /tmp and /run/netns) and every table and namespace in it vanish
 //! with its first process. As in `bench pods`, the worker runs from the argument parser
-//! ([`WorkerEntry`]) because `enter_world` needs a process with one thread.
+//! ([`super::WorkerEntry`]) because `enter_world` needs a process with one thread.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -78,8 +78,8 @@ pub struct ProxyArgs {
     /// Ready endpoints of every Service.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub endpoints: u32,
-    /// Services changed one at a time (one endpoint address replaced) at each size, for knet.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Services changed one at a time (one endpoint address replaced) at each size, for knet (200: the p99 is then a percentile, not the maximum).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub changes: u32,
     /// Services changed one at a time in kube-proxy's iptables layout (each costs seconds at
     /// 10,000 Services and more); 0 skips the iptables contrast of part 1.
@@ -123,29 +123,9 @@ pub struct WorkerArgs {
     iptables_restore: Option<PathBuf>,
 }
 
-/// `knet bench proxy-worker`: never constructed. Parsing it runs the worker, single-threaded at
-/// that point, and ends the process with the worker's exit code.
-#[derive(Debug, Clone)]
-pub enum WorkerEntry {}
-
-impl clap::FromArgMatches for WorkerEntry {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let args = WorkerArgs::from_arg_matches(matches)?;
-        std::process::exit(worker_main(&args))
-    }
-
-    fn update_from_arg_matches(&mut self, _matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        match *self {}
-    }
-}
-
-impl clap::Args for WorkerEntry {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        WorkerArgs::augment_args(cmd)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        WorkerArgs::augment_args_for_update(cmd)
+impl super::Worker for WorkerArgs {
+    fn main(&self) -> i32 {
+        worker_main(self)
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) struct RssReport {
     pub rss_after_kib: u64,
     pub hwm_after_kib: u64,
     pub table_elements: usize,
+    /// Worker nodes (each with a node agent and its proxy, besides the control-plane node's).
+    pub workers: usize,
 }
 
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
@@ -48,15 +50,15 @@ fn world_pid(supervisor: u32) -> Option<u32> {
     })
 }
 
-/// Elements of node1's `service-ips` map (one per proxied Service port).
-fn programmed_services(world: u32) -> Result<usize> {
+/// Elements of `node`'s `service-ips` map (one per proxied Service port).
+fn programmed_services(world: u32, node: &str) -> Result<usize> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .args(["sandbox-exec", "--world-pid", &world.to_string()])
-        .args(["--netns", "node1", "--"])
+        .args(["--netns", node, "--"])
         .args(["nft", "list", "map", "ip", "knet-proxy", "service-ips"])
         .output()
-        .context("listing node1's service-ips map")?;
+        .with_context(|| format!("listing {node}'s service-ips map"))?;
     if !out.status.success() {
         return Ok(0);
     }
@@ -94,11 +96,25 @@ fn slice(i: usize, endpoints: usize) -> Result<EndpointSlice> {
 
 /// Starts a cluster (control plane + 1 worker), creates the Services and their slices, waits
 /// until the worker's table holds them all, and reads the process's memory.
-pub(crate) async fn measure(services: usize, endpoints: usize) -> Result<RssReport> {
+pub(crate) async fn measure(
+    services: usize,
+    endpoints: usize,
+    workers: usize,
+) -> Result<RssReport> {
     if services * endpoints > (1 << 17) {
         bail!("at most 131072 endpoints in all (the 198.18.0.0/15 range)");
     }
-    let mut server = super::start_server_with(1, true).await?;
+    let mut server = super::start_server_with(workers, true).await?;
+    // Every worker's table (the control-plane node runs no proxied pods but programs too).
+    let nodes: Vec<String> = (1..=workers).map(|i| format!("node{i}")).collect();
+    let last = format!("node1..node{workers}");
+    let programmed = |world: u32| -> Result<usize> {
+        let mut least = usize::MAX;
+        for node in &nodes {
+            least = least.min(programmed_services(world, node)?);
+        }
+        Ok(least)
+    };
     let kubeconfig = server.dir.path().join(&server.name).join("kubeconfig");
     let client = crate::client::client_from_kubeconfig_text(
         &std::fs::read_to_string(&kubeconfig).context("reading the bench cluster's kubeconfig")?,
@@ -107,13 +123,13 @@ pub(crate) async fn measure(services: usize, endpoints: usize) -> Result<RssRepo
     let world = world_pid(server.child.id()).context("finding the control-plane process")?;
     let start = Instant::now();
     let base = loop {
-        let n = programmed_services(world)?;
+        let n = programmed(world)?;
         if n > 0 {
             break n;
         }
         if start.elapsed() > Duration::from_secs(60) {
             bail!(
-                "node1's proxy did not program its table within 60 s; {}",
+                "{last}'s proxies did not program their tables within 60 s; {}",
                 server.log_tail()
             );
         }
@@ -155,15 +171,15 @@ pub(crate) async fn measure(services: usize, endpoints: usize) -> Result<RssRepo
         r?;
     }
     let create = created.elapsed();
-    eprintln!("  created in {create:.1?}; waiting for node1's table...");
+    eprintln!("  created in {create:.1?}; waiting for the tables of {last}...");
     let table_elements = loop {
-        let n = programmed_services(world)?;
+        let n = programmed(world)?;
         if n >= base + services {
             break n;
         }
         if created.elapsed() > Duration::from_secs(600) {
             bail!(
-                "node1's table holds {n} of {} Services after 600 s",
+                "a table of {last} holds {n} of {} Services after 600 s",
                 base + services
             );
         }
@@ -180,22 +196,30 @@ pub(crate) async fn measure(services: usize, endpoints: usize) -> Result<RssRepo
         rss_after_kib: status_kib(world, "VmRSS:").unwrap_or(0),
         hwm_after_kib: status_kib(world, "VmHWM:").unwrap_or(0),
         table_elements,
+        workers,
     };
     server.stop().await;
     Ok(report)
 }
 
 impl RssReport {
+    /// What the process grew by with the Services.
+    pub(crate) fn growth_kib(&self) -> u64 {
+        self.rss_after_kib.saturating_sub(self.rss_before_kib)
+    }
+
     /// Lines for the terminal and docs/benchmarks.md.
     pub(crate) fn lines(&self) -> Vec<String> {
         let mib = |k: u64| k as f64 / 1024.0;
         vec![
             format!(
-                "control-plane process (API server, store, controllers, DNS, 2 node agents with their proxies) with {} Services x {} endpoints:",
-                self.services, self.endpoints
+                "control-plane process (API server, store, controllers, DNS, {} node agents with their proxies) with {} Services x {} endpoints:",
+                self.workers + 1,
+                self.services,
+                self.endpoints
             ),
             format!(
-                "  created through the API in {:.1} s; all in node1's nftables table {:.1} s after the first create ({} service-ips elements)",
+                "  created through the API in {:.1} s; in every worker's nftables table {:.1} s after the first create ({} service-ips elements)",
                 self.create.as_secs_f64(),
                 self.programmed.as_secs_f64(),
                 self.table_elements
@@ -204,9 +228,28 @@ impl RssReport {
                 "  RSS {:.0} MiB before, {:.0} MiB after (+{:.0} MiB); peak {:.0} MiB",
                 mib(self.rss_before_kib),
                 mib(self.rss_after_kib),
-                mib(self.rss_after_kib.saturating_sub(self.rss_before_kib)),
+                mib(self.growth_kib()),
                 mib(self.hwm_after_kib)
             ),
         ]
     }
+}
+
+/// What one more node agent (with its proxy) adds with the Services: the difference of the
+/// growth of two clusters that differ only in their number of workers.
+pub(crate) fn per_agent_line(small: &RssReport, large: &RssReport) -> Option<String> {
+    let extra = large
+        .workers
+        .checked_sub(small.workers)
+        .filter(|n| *n > 0)?;
+    let diff = large.growth_kib() as f64 - small.growth_kib() as f64;
+    Some(format!(
+        "one node agent with its service proxy, from {} to {} workers: +{:.0} MiB per agent with {} Services x {} endpoints ({:.1} KiB per Service)",
+        small.workers,
+        large.workers,
+        diff / extra as f64 / 1024.0,
+        large.services,
+        large.endpoints,
+        diff / extra as f64 / large.services.max(1) as f64
+    ))
 }

@@ -531,3 +531,82 @@ endpoints:
     assert_eq!(items.len(), 1, "{slices}");
     assert_eq!(items[0]["metadata"]["name"], "external-database-1");
 }
+
+/// A UDP client that keeps sending from one port is one conntrack flow, pinned to the endpoint
+/// its first datagram went to. When that endpoint goes away, the proxy deletes the flow's
+/// conntrack entry (as kube-proxy does) and the next datagrams reach the remaining pod, instead
+/// of vanishing for as long as the client keeps sending.
+#[test]
+fn udp_flows_to_a_removed_endpoint_move_to_the_remaining_one() {
+    let c = Cluster::up(1);
+    let pod = |name: &str| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels: {{app: udp}}
+spec:
+  containers:
+  - name: c
+    image: knet/netexec
+    args: [\"--http-port=8080\", \"--udp-port=8081\"]
+"
+        )
+    };
+    let svc = "apiVersion: v1
+kind: Service
+metadata:
+  name: udp
+spec:
+  selector: {app: udp}
+  ports:
+  - {name: echo, protocol: UDP, port: 5353, targetPort: 8081}
+";
+    let all = [
+        pod("udp-a"),
+        pod("udp-b"),
+        svc.to_string(),
+        CLIENT.to_string(),
+    ]
+    .join("---\n");
+    c.kubectl_stdin(&["apply", "-f", "-"], &all).ok();
+    c.ready_pods(&[], "udp-", 2);
+    c.ready_pods(&[], "client", 1);
+    let ip = cluster_ip(&c, "udp");
+    let target = format!("{ip}:5353");
+    let ask = || {
+        let r = c.knet(&[
+            "exec",
+            "client",
+            "--",
+            knet_bin(),
+            "image",
+            "client",
+            "udp",
+            &target,
+            "--send",
+            "hostname",
+            "--source-port",
+            "40000",
+            "--timeout",
+            "1000",
+        ]);
+        (r.code == 0).then(|| r.stdout.trim().to_string())
+    };
+    // The endpoints are programmed once the Service answers.
+    let first = c.eventually(Duration::from_secs(20), "an answer over UDP", ask);
+    assert!(first == "udp-a" || first == "udp-b", "{first}");
+    for _ in 0..4 {
+        assert_eq!(ask().as_deref(), Some(first.as_str()), "one flow, one pod");
+    }
+    let other = if first == "udp-a" { "udp-b" } else { "udp-a" };
+    c.kubectl(&["delete", "pod", &first, "--wait=false"]).ok();
+    // Same source port, so without the cleanup every datagram would keep following the old
+    // entry (refreshed by each of them) to the pod that is gone.
+    c.eventually(
+        Duration::from_secs(15),
+        &format!("{other} answering the flow {first} had"),
+        || (ask().as_deref() == Some(other)).then_some(()),
+    );
+}

@@ -66,7 +66,7 @@ use runtime::loops::{
     ApiContent, DeploymentLoop, EndpointSliceLoop, EndpointsLoop, GcKind, GcLoop, IpamLoop,
     LbIpamLoop, NamespaceLoop, ReplicaSetLoop, SchedulerLoop,
 };
-use runtime::reflect::{reflect, reflect_observed};
+use runtime::reflect::{reflect, reflect_observed, reflect_slim};
 use runtime::{drive, shutdown_signal};
 
 /// Settings of the controllers.
@@ -258,6 +258,7 @@ pub async fn run_replicaset(
             (),
             trigger.clone(),
             Some(observed.clone()),
+            |_| {},
         ),
         observed,
         exec: ApiExecutor::new(client),
@@ -296,6 +297,16 @@ pub fn gc_resources() -> Vec<(ApiResource, bool)> {
     ]
 }
 
+/// What the garbage collector keeps of an object: the metadata it reads ([`gc::GcObject`]), not
+/// the object's content or its annotations and managed fields (upstream's collector watches
+/// metadata only, `PartialObjectMetadata`, for the same reason).
+fn gc_metadata_only(o: &mut DynamicObject) {
+    o.data = serde_json::Value::Null;
+    o.metadata.annotations = None;
+    o.metadata.managed_fields = None;
+    o.metadata.labels = None;
+}
+
 /// The garbage collector (background, orphan and foreground deletion).
 pub async fn run_garbage_collector(
     client: Client,
@@ -305,10 +316,11 @@ pub async fn run_garbage_collector(
     let kinds = gc_resources()
         .into_iter()
         .map(|(resource, namespaced)| GcKind {
-            cache: reflect(
+            cache: reflect_slim(
                 Api::<DynamicObject>::all_with(client.clone(), &resource),
                 resource.clone(),
                 trigger.clone(),
+                gc_metadata_only,
             ),
             resource,
             namespaced,

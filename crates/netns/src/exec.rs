@@ -128,20 +128,29 @@ async fn start_in(
     }
 }
 
-/// The `nft` binary: `PATH` first, then `/usr/sbin` and `/sbin`, which an unprivileged user's `PATH` often lacks.
+/// `name` in `PATH`, then in `/usr/sbin` and `/sbin`, which an unprivileged user's `PATH` often lacks.
+fn find_sbin_program(name: &str) -> Option<PathBuf> {
+    let path_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    path_dirs
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The `nft` binary (package nftables), found once.
 pub fn nft_program() -> Option<&'static Path> {
     static NFT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    NFT.get_or_init(|| {
-        let path_dirs =
-            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
-        path_dirs
-            .unwrap_or_default()
-            .into_iter()
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .map(|dir| dir.join("nft"))
-            .find(|candidate| candidate.is_file())
-    })
-    .as_deref()
+    NFT.get_or_init(|| find_sbin_program("nft")).as_deref()
+}
+
+/// The `conntrack` binary (package conntrack, conntrack-tools), found once.
+pub fn conntrack_program() -> Option<&'static Path> {
+    static CONNTRACK: OnceLock<Option<PathBuf>> = OnceLock::new();
+    CONNTRACK
+        .get_or_init(|| find_sbin_program("conntrack"))
+        .as_deref()
 }
 
 /// Applies an nftables script inside `netns` with `nft -f -`: one transaction, all or nothing. Requires the

@@ -26,7 +26,7 @@ mod world;
 
 pub use dataplane::{Dataplane, KernelDataplane};
 pub use error::NetnsError;
-pub use exec::{command_in, nft_apply, nft_program, spawn_in};
+pub use exec::{command_in, conntrack_program, nft_apply, nft_program, spawn_in};
 pub use fake::{FakeDataplane, Op};
 pub use netns::{Netns, RUN_NETNS};
 pub use spec::{

@@ -56,10 +56,12 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+mod conntrack;
 mod incremental;
 mod k8s;
 mod nft;
 
+pub use conntrack::{ConntrackDelete, UdpFlows, stale_entries, udp_flows};
 pub use incremental::{Changes, Proxier};
 pub use k8s::{
     HealthCheckNodePort, HealthChecks, NodeView, SERVICE_NAME_LABEL, health_check_node_ports,

@@ -89,15 +89,31 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync + 'static,
 {
-    reflect_observed(api, dyntype, trigger, None)
+    reflect_observed(api, dyntype, trigger, None, |_| {})
 }
 
-/// [`reflect`], also logging applied objects into `observed`.
+/// [`reflect`], keeping each object as `slim` leaves it (a controller that needs only part of
+/// each object need not hold the rest).
+pub(crate) fn reflect_slim<K>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    trigger: Arc<Notify>,
+    slim: fn(&mut K),
+) -> Reflected<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync + 'static,
+{
+    reflect_observed(api, dyntype, trigger, None, slim)
+}
+
+/// [`reflect`], also logging applied objects into `observed`, keeping them as `slim` leaves them.
 pub(crate) fn reflect_observed<K>(
     api: Api<K>,
     dyntype: K::DynamicType,
     trigger: Arc<Notify>,
     observed: Option<Observed>,
+    slim: fn(&mut K),
 ) -> Reflected<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -112,7 +128,12 @@ where
                 .boxed();
             while let Some(item) = stream.next().await {
                 match item {
-                    Ok(event) => {
+                    Ok(mut event) => {
+                        if let Event::Apply(obj) | Event::Delete(obj) | Event::InitApply(obj) =
+                            &mut event
+                        {
+                            slim(obj);
+                        }
                         if let (Some(log), Event::Apply(obj) | Event::InitApply(obj)) =
                             (&observed, &event)
                         {

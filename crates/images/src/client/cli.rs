@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    ClientError, connect_latency, http_get, round_robin, tcp_connect, tcp_exchange, udp_exchange,
+    ClientError, connect_latency, http_get, round_robin, tcp_connect, tcp_exchange,
+    udp_exchange_from,
 };
 use crate::{Console, Shutdown, cli};
 
@@ -64,6 +65,9 @@ enum Mode {
         /// Text to send (netexec answers `hostname`, `clientip`, `echo X`).
         #[arg(long)]
         send: String,
+        /// Local port to send from (0: any); the same port each time is one flow to conntrack.
+        #[arg(long, default_value_t = 0)]
+        source_port: u16,
         #[command(flatten)]
         timeout: Timeout,
     },
@@ -172,8 +176,9 @@ async fn run_mode(mode: Mode, console: &Console) -> i32 {
         Mode::Udp {
             target,
             send,
+            source_port,
             timeout,
-        } => match udp_exchange(&target, &send, timeout.duration()).await {
+        } => match udp_exchange_from(&target, &send, timeout.duration(), source_port).await {
             Ok(received) => {
                 body_line(console, &received);
                 0

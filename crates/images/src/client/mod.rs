@@ -371,6 +371,17 @@ pub async fn udp_exchange(
     payload: &str,
     timeout: Duration,
 ) -> Result<String, ClientError> {
+    udp_exchange_from(target, payload, timeout, 0).await
+}
+
+/// [`udp_exchange`] from local port `source_port` (0: any). Repeated exchanges from one port
+/// are one flow to conntrack, as a long-lived UDP client's datagrams are.
+pub async fn udp_exchange_from(
+    target: &str,
+    payload: &str,
+    timeout: Duration,
+    source_port: u16,
+) -> Result<String, ClientError> {
     bounded(target, timeout, async {
         let addr = *resolve_target(target)
             .await?
@@ -380,9 +391,9 @@ pub async fn udp_exchange(
                 reason: "no such host".to_owned(),
             })?;
         let local: SocketAddr = if addr.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            (std::net::Ipv4Addr::UNSPECIFIED, source_port).into()
         } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            (std::net::Ipv6Addr::UNSPECIFIED, source_port).into()
         };
         let socket = UdpSocket::bind(local)
             .await
