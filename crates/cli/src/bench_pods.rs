@@ -903,17 +903,6 @@ async fn traffic(
 // ---------------------------------------------------------------------------------------------
 // `knet bench pods`: on the host
 
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
 /// What `knet bench pods` learned through the API.
 #[derive(Debug, Default)]
 struct ApiReport {
@@ -942,8 +931,8 @@ pub(super) async fn run(a: &PodsArgs) -> Result<()> {
     let exe = std::env::current_exe().context("finding the knet executable")?;
     let cni = Path::new(CNI_DIR).join("bridge");
     let cni = (cni.is_file() && Path::new(CNI_DIR).join("host-local").is_file()).then_some(cni);
-    let iperf3 = find_program("iperf3");
-    let ip = find_program("ip");
+    let iperf3 = super::find_program("iperf3");
+    let ip = super::find_program("ip");
     let started = jiff::Timestamp::now();
 
     eprintln!(
@@ -1428,10 +1417,6 @@ fn machine() -> String {
     )
 }
 
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
-}
-
 fn stats_row(what: &str, s: &Stats, wall_s: Option<f64>) {
     outln!(
         "  {what:<38} {:>8.3} {:>8.3} {:>8.3} {:>10.3} {:>9.3} {:>6.2}x {:>8}",
@@ -1562,7 +1547,7 @@ fn print_report(
             }
             outln!(
                 "  target: median sandbox setup under {SANDBOX_TARGET_MS} ms: {} ({:.3} ms)",
-                met(w.knet_setup.p50_ms < SANDBOX_TARGET_MS),
+                super::met(w.knet_setup.p50_ms < SANDBOX_TARGET_MS),
                 w.knet_setup.p50_ms
             );
             if w.user_namespace {
@@ -1617,7 +1602,7 @@ fn print_api(r: &ApiReport, pods: usize, nodes: usize) {
             outln!(
                 "  target: 1,000 pods Running in under {} s: {} ({t:.2} s)",
                 RUNNING_TARGET.as_secs(),
-                met(t < RUNNING_TARGET.as_secs_f64())
+                super::met(t < RUNNING_TARGET.as_secs_f64())
             );
         } else {
             outln!(

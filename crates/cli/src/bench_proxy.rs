@@ -1400,17 +1400,6 @@ fn interleaved_connects(targets: &[(Netns, SocketAddrV4)], count: usize) -> Resu
 // ---------------------------------------------------------------------------------------------
 // `knet bench proxy`: on the host
 
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
 fn joined(v: &[u32]) -> String {
     v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
@@ -1424,7 +1413,7 @@ pub(super) async fn run(a: &ProxyArgs) -> Result<()> {
         bail!("--first-packet-services takes at most 4 sizes");
     }
     let exe = std::env::current_exe().context("finding the knet executable")?;
-    let ipt = find_program("iptables-restore");
+    let ipt = super::find_program("iptables-restore");
     let ipt_version = match &ipt {
         Some(p) => std::process::Command::new(p)
             .arg("--version")
@@ -1497,26 +1486,6 @@ async fn run_worker(exe: &Path, args: &[String]) -> Result<WorkerReport> {
 
 // ---------------------------------------------------------------------------------------------
 // The report: a markdown block for docs/benchmarks.md
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let kernel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), kernel {kernel}")
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
-}
 
 fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -1599,7 +1568,7 @@ fn render_report(
         s,
         "Run {} on {}; {peer}; nftables through `nft -f -`.",
         started.strftime("%Y-%m-%d %H:%M UTC"),
-        machine()
+        super::machine()
     )?;
     let w = match worker {
         Ok(w) => w,
@@ -1758,7 +1727,7 @@ fn render_programming(s: &mut String, a: &ProxyArgs, w: &WorkerReport) -> std::f
         Some(p) => writeln!(
             s,
             "Target: one change at 10,000 Services under {CHANGE_TARGET_MS} ms p99: {} ({:.1} ms).",
-            met(p.change_total.p99_ms < CHANGE_TARGET_MS),
+            super::met(p.change_total.p99_ms < CHANGE_TARGET_MS),
             p.change_total.p99_ms
         )?,
         None => writeln!(
@@ -1863,7 +1832,7 @@ fn render_first_packet(s: &mut String, w: &WorkerReport) -> std::fmt::Result {
                 s,
                 ". Target: within {:.0}% (p50 and rate): {}",
                 FIRST_PACKET_TOLERANCE * 100.0,
-                met(ok)
+                super::met(ok)
             )?;
         }
         writeln!(s, ".")?;
