@@ -811,7 +811,11 @@ impl NodeProxy {
             if !tx.ops.is_empty() {
                 let script = tx.render();
                 let result = match Netns::open(&netns) {
-                    Ok(ns) => knet_netns::nft_apply(&ns, &script).await,
+                    Ok(ns) => apply_transaction(&ns, &tx, &script).await.map(|runs| {
+                        if runs > 1 {
+                            tracing::warn!(node = %self.node.name, runs, "the transaction was too long for one netlink batch (a user namespace caps the socket buffer); applied in pieces, not atomically");
+                        }
+                    }),
                     Err(e) => Err(e),
                 };
                 let took = start.elapsed().as_secs_f64();
@@ -1034,6 +1038,116 @@ impl NodeProxy {
             }
         }
     }
+}
+
+/// Whether nft failed because the kernel refused the batch as too long for the netlink socket
+/// (EMSGSIZE).
+fn too_long(e: &knet_netns::NetnsError) -> bool {
+    matches!(e, knet_netns::NetnsError::Nft { stderr, .. } if stderr.contains("Message too long"))
+}
+
+/// Splits a piece of a transaction in two, in order: the op list in halves, or a lone element op's
+/// elements in halves; `None` when it cannot be made smaller.
+fn split_ops(mut ops: Vec<knet_proxy::Op>) -> Option<(Vec<knet_proxy::Op>, Vec<knet_proxy::Op>)> {
+    use knet_proxy::Op;
+    if ops.len() > 1 {
+        let second = ops.split_off(ops.len() / 2);
+        return Some((ops, second));
+    }
+    match ops.pop()? {
+        Op::AddElements {
+            collection,
+            mut elements,
+        } if elements.len() > 1 => {
+            let second = elements.split_off(elements.len() / 2);
+            Some((
+                vec![Op::AddElements {
+                    collection: collection.clone(),
+                    elements,
+                }],
+                vec![Op::AddElements {
+                    collection,
+                    elements: second,
+                }],
+            ))
+        }
+        Op::DeleteElements {
+            collection,
+            mut keys,
+        } if keys.len() > 1 => {
+            let second = keys.split_off(keys.len() / 2);
+            Some((
+                vec![Op::DeleteElements {
+                    collection: collection.clone(),
+                    keys,
+                }],
+                vec![Op::DeleteElements {
+                    collection,
+                    keys: second,
+                }],
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Applies `tx` (rendered as `script`) in `ns` with one `nft -f`, all or nothing, and returns the
+/// number of `nft` runs. When the kernel refuses the batch as too long for the netlink socket
+/// (EMSGSIZE: in a user namespace the socket's buffer cannot grow past `net.core.wmem_max`, so a
+/// rootless full load of a few thousand Services does not fit), the transaction is applied in
+/// three steps instead: its table, chains, sets, maps and rules; its element changes, in order, in
+/// pieces halved until each fits; then its chain and set deletions. Not atomic, so Services not
+/// yet loaded are missing for that moment, but the table ends as the transaction says. (Pieces
+/// hold elements only: a batch with rules makes nft read the table's rules back from the kernel,
+/// and nft 1.0.6 cannot parse its own `ip daddr . meta l4proto . th dport` map rule back.)
+pub async fn apply_transaction(
+    ns: &Netns,
+    tx: &knet_proxy::Transaction,
+    script: &str,
+) -> Result<usize, knet_netns::NetnsError> {
+    use knet_proxy::Op;
+    match knet_netns::nft_apply(ns, script).await {
+        Ok(()) => return Ok(1),
+        Err(e) if too_long(&e) && !tx.ops.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    let (mut setup, mut elements, mut teardown) = (Vec::new(), Vec::new(), Vec::new());
+    for op in &tx.ops {
+        match op {
+            Op::AddElements { .. } | Op::DeleteElements { .. } => elements.push(op.clone()),
+            Op::DeleteChain { .. } | Op::DeleteCollection { .. } => teardown.push(op.clone()),
+            _ => setup.push(op.clone()),
+        }
+    }
+    let piece = |ops: Vec<Op>| knet_proxy::Transaction { full: false, ops };
+    let mut runs = 1;
+    if !setup.is_empty() {
+        runs += 1;
+        knet_netns::nft_apply(ns, &piece(setup).render()).await?;
+    }
+    let mut pending = std::collections::VecDeque::from([elements]);
+    while let Some(ops) = pending.pop_front() {
+        if ops.is_empty() {
+            continue;
+        }
+        runs += 1;
+        match knet_netns::nft_apply(ns, &piece(ops.clone()).render()).await {
+            Ok(()) => {}
+            Err(e) if too_long(&e) => match split_ops(ops) {
+                Some((a, b)) => {
+                    pending.push_front(b);
+                    pending.push_front(a);
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    if !teardown.is_empty() {
+        runs += 1;
+        knet_netns::nft_apply(ns, &piece(teardown).render()).await?;
+    }
+    Ok(runs)
 }
 
 #[cfg(test)]
@@ -1379,5 +1493,45 @@ mod tests {
             text.contains("kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_transaction_too_long_for_one_batch_splits_in_order_down_to_single_elements() {
+        use knet_proxy::Op;
+        let el = |i: usize| {
+            (
+                format!("10.96.0.{i} . tcp . 80"),
+                Some("goto x".to_string()),
+            )
+        };
+        let ops = vec![
+            Op::AddTable,
+            Op::AddElements {
+                collection: "m".into(),
+                elements: (0..4).map(el).collect(),
+            },
+        ];
+        let (a, b) = split_ops(ops.clone()).unwrap();
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert!(matches!(a[0], Op::AddTable));
+        // A lone element op is split by its elements, keeping their order.
+        let (c, d) = split_ops(b).unwrap();
+        let elements = |ops: &[Op]| match &ops[0] {
+            Op::AddElements { elements, .. } => elements.clone(),
+            _ => Vec::new(),
+        };
+        assert_eq!(elements(&c), vec![el(0), el(1)]);
+        assert_eq!(elements(&d), vec![el(2), el(3)]);
+        let (e, _) = split_ops(c).unwrap();
+        assert_eq!(elements(&e), vec![el(0)]);
+        assert!(split_ops(e).is_none(), "one element cannot be split");
+        assert!(split_ops(vec![Op::AddTable]).is_none());
+        let deletes = vec![Op::DeleteElements {
+            collection: "s".into(),
+            keys: vec!["a".into(), "b".into(), "c".into()],
+        }];
+        let (f, g) = split_ops(deletes).unwrap();
+        assert!(matches!(&f[0], Op::DeleteElements { keys, .. } if keys == &["a"]));
+        assert!(matches!(&g[0], Op::DeleteElements { keys, .. } if keys == &["b", "c"]));
     }
 }

@@ -802,52 +802,24 @@ fn too_long(e: &anyhow::Error) -> bool {
     format!("{e:#}").contains("Message too long")
 }
 
-/// Applies a full transaction with one `nft -f`. When the kernel refuses the batch as too long
-/// (EMSGSIZE: nft cannot raise its netlink socket's send buffer past `net.core.wmem_max`
-/// without CAP_NET_ADMIN in the initial user namespace, so a rootless world hits it at a few
-/// thousand Services), applies the table's chains, maps and rules first, then the elements in
-/// slices halved until each fits. That is not atomic; the figures say how many runs it took.
-/// Returns the time (of the successful way only) and the number of `nft` runs.
+/// Applies a full transaction as the node agent does ([`knet_agent::proxy::apply_transaction`]: one
+/// `nft -f`, or pieces when the kernel refuses the batch as too long, as in a user namespace).
+/// Returns the time and the number of `nft` runs.
 async fn nft_full(
     ns: &Netns,
     tx: &knet_proxy::Transaction,
     script: &str,
 ) -> Result<(Duration, usize)> {
-    match nft(ns, script).await {
-        Ok(took) => return Ok((took, 1)),
-        Err(e) if too_long(&e) => {
-            eprintln!(
-                "  note: one transaction is too long for this world's netlink socket; applying it in slices"
-            );
-        }
-        Err(e) => return Err(e),
-    }
     let t = Instant::now();
-    let (elements, structure): (Vec<knet_proxy::Op>, Vec<knet_proxy::Op>) = tx
-        .ops
-        .iter()
-        .cloned()
-        .partition(|op| matches!(op, knet_proxy::Op::AddElements { .. }));
-    let part = |ops: Vec<knet_proxy::Op>| knet_proxy::Transaction { full: false, ops };
-    nft(ns, &part(structure).render()).await?;
-    let mut runs = 1;
-    let mut pending = std::collections::VecDeque::from([elements]);
-    while let Some(ops) = pending.pop_front() {
-        if ops.is_empty() {
-            continue;
-        }
-        let n = ops.len();
-        runs += 1;
-        match nft(ns, &part(ops.clone()).render()).await {
-            Ok(_) => {}
-            Err(e) if too_long(&e) && n > 1 => {
-                let mut first = ops;
-                let second = first.split_off(n / 2);
-                pending.push_front(second);
-                pending.push_front(first);
-            }
-            Err(e) => return Err(e),
-        }
+    let runs = bounded(
+        &format!("nft -f - in {}", ns.name()),
+        knet_agent::proxy::apply_transaction(ns, tx, script),
+    )
+    .await?;
+    if runs > 1 {
+        eprintln!(
+            "  note: one transaction was too long for this world's netlink socket; applied in {runs} nft runs"
+        );
     }
     Ok((t.elapsed(), runs))
 }
