@@ -685,33 +685,30 @@ impl NodeProxy {
                 return;
             }
         };
+        let mut deleted = 0;
         for filter in stale {
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(filter.args())
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .kill_on_drop(true);
-            let out = match knet_netns::spawn_in(&ns, cmd).await {
-                Ok(child) => child.wait_with_output().await,
-                Err(e) => {
-                    tracing::warn!(node = %self.node.name, error = %e, "clearing stale UDP flows");
-                    return;
+            // conntrack walks the kernel's table to find the entries; a walk that races with
+            // other changes can fail, so a failure is retried.
+            for attempt in 1..=3 {
+                match run_conntrack(&ns, program, &filter.args()).await {
+                    Ok(n) => {
+                        deleted += n;
+                        break;
+                    }
+                    Err(e) if attempt < 3 => {
+                        tracing::debug!(node = %self.node.name, error = %e, "conntrack -D failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => tracing::warn!(
+                        node = %self.node.name,
+                        args = ?filter.args(),
+                        error = %e,
+                        "could not clear stale UDP flows"
+                    ),
                 }
-            };
-            match out {
-                // conntrack exits 1 when no entry matched ("0 flow entries have been deleted").
-                Ok(o) if o.status.success() || o.status.code() == Some(1) => {}
-                Ok(o) => tracing::warn!(
-                    node = %self.node.name,
-                    args = ?filter.args(),
-                    stderr = %String::from_utf8_lossy(&o.stderr).trim(),
-                    "conntrack -D failed"
-                ),
-                Err(e) => tracing::warn!(node = %self.node.name, error = %e, "conntrack -D failed"),
             }
         }
-        tracing::debug!(node = %self.node.name, filters = stale.len(), "stale UDP flows cleared");
+        tracing::info!(node = %self.node.name, filters = stale.len(), deleted, "stale UDP flows cleared");
     }
 
     async fn sync_loop(
@@ -1037,6 +1034,35 @@ impl NodeProxy {
                 tracing::warn!(node = %self.node.name, port, error = %e, "health check node port")
             }
         }
+    }
+}
+
+/// Runs `conntrack ARGS` (a `-D`) in `ns`; the number of entries it deleted. conntrack exits 1
+/// both when nothing matched ("0 flow entries have been deleted.") and on errors: only the
+/// former is a success.
+async fn run_conntrack(
+    ns: &Netns,
+    program: &std::path::Path,
+    args: &[String],
+) -> Result<usize, String> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = knet_netns::spawn_in(ns, cmd)
+        .await
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let count = stderr
+        .split_once(" flow entries have been deleted")
+        .and_then(|(before, _)| before.rsplit(' ').next())
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    match (out.status.code(), count) {
+        (Some(0 | 1), Some(n)) => Ok(n),
+        _ => Err(format!("{}: {}", out.status, stderr.trim())),
     }
 }
 

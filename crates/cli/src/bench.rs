@@ -167,6 +167,20 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), kernel {kernel}")
 }
 
+/// The report's line on the worker: its command line, and root or rootless.
+fn worker_line(exe: &std::path::Path, worker_cmd: &[String], user_namespace: bool) -> String {
+    format!(
+        "Worker: `{} {}`, in a world of its own{}.",
+        exe.display(),
+        worker_cmd.join(" "),
+        if user_namespace {
+            " with a user namespace (the rootless path)"
+        } else {
+            " (root)"
+        }
+    )
+}
+
 /// How a target line reads.
 fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }

@@ -1552,14 +1552,8 @@ fn render_report(
     };
     writeln!(
         s,
-        "Worker: `{} {}`, in a world of its own{}.",
-        exe.display(),
-        worker_cmd.join(" "),
-        if w.user_namespace {
-            " with a user namespace (the rootless path)"
-        } else {
-            " (root)"
-        }
+        "{}",
+        super::worker_line(exe, worker_cmd, w.user_namespace)
     )?;
     writeln!(s)?;
     for c in &w.commands {

@@ -604,9 +604,32 @@ spec:
     c.kubectl(&["delete", "pod", &first, "--wait=false"]).ok();
     // Same source port, so without the cleanup every datagram would keep following the old
     // entry (refreshed by each of them) to the pod that is gone.
-    c.eventually(
-        Duration::from_secs(15),
-        &format!("{other} answering the flow {first} had"),
-        || (ask().as_deref() == Some(other)).then_some(()),
-    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ask().as_deref() != Some(other) {
+        if Instant::now() > deadline {
+            let conntrack = c.run_in_netns("node1", &["conntrack", "-L", "-p", "udp"]);
+            let slices = c.kubectl(&[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=udp",
+                "-o",
+                "yaml",
+            ]);
+            let log = std::fs::read_to_string(c.state.path().join(&c.name).join("knet.log"))
+                .unwrap_or_default();
+            let log: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("UDP") || l.contains("proxy") || l.contains("conntrack"))
+                .collect();
+            panic!(
+                "{other} did not answer the flow {first} had within 20 s\nconntrack in node1: {}{}\nslices: {}\nlog:\n{}",
+                conntrack.stdout,
+                conntrack.stderr,
+                slices.stdout,
+                log.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

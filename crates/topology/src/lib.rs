@@ -152,6 +152,9 @@ impl NodeNet {
     }
 }
 
+/// First octet of the bridges' fixed MACs (locally administered, unicast; VTEPs use 0x0e).
+const BRIDGE_MAC_PREFIX: u8 = 0x0a;
+
 /// Network namespace name of node number `index`.
 pub fn node_netns(index: usize) -> String {
     format!("node{index}")
@@ -161,8 +164,10 @@ pub fn node_netns(index: usize) -> String {
 /// The world has no link to the machine's real network: it lives in namespaces knet created.
 pub async fn build_world(dp: &impl Dataplane, net: &ClusterNet) -> Result<(), TopologyError> {
     dp.set_up(WORLD, "lo").await?;
-    dp.create_bridge(WORLD, &BridgeSpec::new(LAN_BRIDGE))
-        .await?;
+    let mut lan = BridgeSpec::new(LAN_BRIDGE);
+    // Fixed, for the same reason as the nodes' pod bridges (see `add_node`).
+    lan.mac = Some(MacAddr::local_from_ipv4(BRIDGE_MAC_PREFIX, net.router()));
+    dp.create_bridge(WORLD, &lan).await?;
     dp.add_address(WORLD, LAN_BRIDGE, net.lan_net(net.router()))
         .await?;
     dp.set_up(WORLD, LAN_BRIDGE).await?;
@@ -247,6 +252,11 @@ pub async fn set_up_pod_network(
     let ns = node.netns();
     let mut bridge = BridgeSpec::new(POD_BRIDGE);
     bridge.mtu = Some(net.pod_mtu());
+    // A fixed MAC (as the CNI bridge plugin sets one): a bridge without takes its lowest port's
+    // address, which changes when that pod goes away, and the other pods' ARP entries for their
+    // gateway then point at an address the bridge no longer answers to, so their traffic to
+    // anything off-pod is lost until those entries expire.
+    bridge.mac = Some(MacAddr::local_from_ipv4(BRIDGE_MAC_PREFIX, gateway(cidr)));
     dp.create_bridge(&ns, &bridge).await?;
     let gw = Ipv4Net::new(gateway(cidr), cidr.prefix_len()).unwrap_or(cidr);
     dp.add_address(&ns, POD_BRIDGE, IpNet::V4(gw)).await?;
