@@ -167,6 +167,51 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), kernel {kernel}")
 }
 
+/// The body of an async benchmark worker (`knet bench X-worker`), once it is in its world: runs
+/// `work` on a 2-thread runtime within `limit` and prints its figures as one JSON line after
+/// `prefix`, for the parent to read; returns the exit code. Errors go to stderr under `name`.
+fn run_async_worker<R, F>(name: &str, prefix: &str, limit: Duration, work: F) -> i32
+where
+    R: serde::Serialize,
+    F: std::future::Future<Output = Result<R>>,
+{
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: starting the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async { tokio::time::timeout(limit, work).await });
+    let code = match result {
+        Ok(Ok(report)) => match serde_json::to_string(&report) {
+            Ok(line) => {
+                outln!("{prefix}{line}");
+                0
+            }
+            Err(e) => {
+                eprintln!("{name}: encoding the figures: {e}");
+                1
+            }
+        },
+        Ok(Err(e)) => {
+            eprintln!("{name}: {e:#}");
+            1
+        }
+        Err(_) => {
+            eprintln!("{name}: not done within {limit:?}");
+            1
+        }
+    };
+    rt.shutdown_timeout(Duration::from_secs(2));
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
+}
+
 /// The report's line on the worker: its command line, and root or rootless.
 fn worker_line(exe: &std::path::Path, worker_cmd: &[String], user_namespace: bool) -> String {
     format!(

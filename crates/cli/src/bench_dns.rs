@@ -987,16 +987,47 @@ impl Bench<'_> {
         out
     }
 
-    /// Runs `knet_dns::serve` on a fresh runtime for one dnsperf run.
-    fn knet_run(&self, pin: Option<(usize, usize)>, queries: Queries) -> Result<Measured> {
+    /// Runs `f` with this thread on the server's CPU when `pin` says so (the threads it creates
+    /// inherit that CPU), then gives the thread all CPUs back.
+    fn on_server_cpu<T>(
+        &self,
+        pin: Option<(usize, usize)>,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         if let Some((_, server_cpu)) = pin {
             set_thread_cpus(&[server_cpu])?;
         }
-        let result = self.knet_run_inner(pin, queries);
+        let result = f();
         if pin.is_some() {
             set_thread_cpus(&self.all_cpus)?;
         }
         result
+    }
+
+    /// One dnsperf run against a server of this process at `addr`: the server's CPU is this
+    /// process's own time, dnsperf's (once reaped) its children's.
+    fn measure_in_process(
+        &self,
+        pin: Option<(usize, usize)>,
+        addr: SocketAddrV4,
+        file: &Path,
+    ) -> Result<Measured> {
+        let before = cpu_seconds("self")?;
+        let mut load = self.dnsperf(pin.map(|p| p.0), addr, file)?;
+        let threads = thread_count("self");
+        let perf = load.finish(self.interrupt)?;
+        let after = cpu_seconds("self")?;
+        Ok(Measured {
+            perf,
+            threads,
+            server_cpu_s: after.own - before.own,
+            load_cpu_s: after.children - before.children,
+        })
+    }
+
+    /// Runs `knet_dns::serve` on a fresh runtime for one dnsperf run.
+    fn knet_run(&self, pin: Option<(usize, usize)>, queries: Queries) -> Result<Measured> {
+        self.on_server_cpu(pin, || self.knet_run_inner(pin, queries))
     }
 
     fn knet_run_inner(&self, pin: Option<(usize, usize)>, queries: Queries) -> Result<Measured> {
@@ -1004,20 +1035,7 @@ impl Bench<'_> {
             Queries::A => self.a_file,
             Queries::Mix => self.mix_file,
         };
-        self.with_knet(|| {
-            // The server is this process; dnsperf, once reaped, counts as its child.
-            let before = cpu_seconds("self")?;
-            let mut load = self.dnsperf(pin.map(|p| p.0), KNET_ADDR, file)?;
-            let threads = thread_count("self");
-            let perf = load.finish(self.interrupt)?;
-            let after = cpu_seconds("self")?;
-            Ok(Measured {
-                perf,
-                threads,
-                server_cpu_s: after.own - before.own,
-                load_cpu_s: after.children - before.children,
-            })
-        })
+        self.with_knet(|| self.measure_in_process(pin, KNET_ADDR, file))
     }
 
     /// Serves knet's zone on [`KNET_ADDR`] (fresh sockets, and a fresh runtime with one worker
@@ -1055,14 +1073,7 @@ impl Bench<'_> {
     /// dnsperf against [`knet_dns::reflect`] (on the server's CPU when pinned), A queries: the most QPS
     /// dnsperf gets out of any server here, since the responder does no DNS work at all.
     fn reflector_run(&self, pin: Option<(usize, usize)>) -> Result<Measured> {
-        if let Some((_, server_cpu)) = pin {
-            set_thread_cpus(&[server_cpu])?;
-        }
-        let result = self.reflector_run_inner(pin);
-        if pin.is_some() {
-            set_thread_cpus(&self.all_cpus)?;
-        }
-        result
+        self.on_server_cpu(pin, || self.reflector_run_inner(pin))
     }
 
     fn reflector_run_inner(&self, pin: Option<(usize, usize)>) -> Result<Measured> {
@@ -1088,20 +1099,9 @@ impl Bench<'_> {
                 }
             }
         }
-        let outcome = (|| {
-            self.wait_ready(REFLECTOR_ADDR)?;
-            let before = cpu_seconds("self")?;
-            let mut load = self.dnsperf(pin.map(|p| p.0), REFLECTOR_ADDR, self.a_file)?;
-            let threads = thread_count("self");
-            let perf = load.finish(self.interrupt)?;
-            let after = cpu_seconds("self")?;
-            Ok(Measured {
-                perf,
-                threads,
-                server_cpu_s: after.own - before.own,
-                load_cpu_s: after.children - before.children,
-            })
-        })();
+        let outcome = self
+            .wait_ready(REFLECTOR_ADDR)
+            .and_then(|()| self.measure_in_process(pin, REFLECTOR_ADDR, self.a_file));
         stop.store(true, Ordering::Relaxed);
         for t in threads {
             if t.join().is_err() {

@@ -599,43 +599,12 @@ fn worker_main(args: &WorkerArgs) -> i32 {
             return 1;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("knet bench proxy-worker: starting the async runtime: {e}");
-            return 1;
-        }
-    };
-    let result = rt.block_on(async {
-        tokio::time::timeout(WORKER_LIMIT, worker(args, world.user_namespace)).await
-    });
-    let code = match result {
-        Ok(Ok(report)) => match serde_json::to_string(&report) {
-            Ok(line) => {
-                outln!("{RESULT_PREFIX}{line}");
-                0
-            }
-            Err(e) => {
-                eprintln!("knet bench proxy-worker: encoding the figures: {e}");
-                1
-            }
-        },
-        Ok(Err(e)) => {
-            eprintln!("knet bench proxy-worker: {e:#}");
-            1
-        }
-        Err(_) => {
-            eprintln!("knet bench proxy-worker: not done within {WORKER_LIMIT:?}");
-            1
-        }
-    };
-    rt.shutdown_timeout(Duration::from_secs(2));
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    code
+    super::run_async_worker(
+        "knet bench proxy-worker",
+        RESULT_PREFIX,
+        WORKER_LIMIT,
+        worker(args, world.user_namespace),
+    )
 }
 
 async fn worker(a: &WorkerArgs, user_namespace: bool) -> Result<WorkerReport> {
