@@ -394,7 +394,9 @@ impl Agent {
         config.probes = prober.results();
         config.context.pod_ips = vec![IpAddr::V4(ip)];
         config.context.host_ips = vec![IpAddr::V4(me.ip)];
-        config.context.service_env = sandbox::service_env(&self.client, &pod).await;
+        config.env_sources = Some(Arc::new(sandbox::ApiEnvSources {
+            client: self.client.clone(),
+        }));
         // For `knet exec`, which runs commands from another process.
         config.env_dir = Some(files.join("env"));
         let runtime =

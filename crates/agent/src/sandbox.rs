@@ -1,12 +1,14 @@
 //! The pod sandbox as the container runtime sees it: commands go through `knet sandbox-exec`; the
-//! pod's /etc/hosts and /etc/resolv.conf, and the Service environment variables of its containers.
+//! pod's /etc/hosts and /etc/resolv.conf, and what its containers' environment comes from
+//! (Services, ConfigMaps, Secrets), read from the API each time a container starts.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::{Api, ListParams};
 
 /// A pod's namespaces and files.
@@ -58,14 +60,61 @@ pub(crate) fn resolv_conf(pod: &Pod, node_resolv_conf: &str) -> String {
     knet_node::pod_resolv_conf(pod, &[CLUSTER_DNS], CLUSTER_DOMAIN, node_resolv_conf)
 }
 
-/// How long listing Services for a starting pod may take before it starts without them.
-const SERVICE_LIST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long each read for a starting container's environment may take before it goes on without
+/// that object.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The env sources of a pod's containers as the API has them when each container starts
+/// (kubelet's `Get` change-detection strategy for ConfigMaps and Secrets: read when needed).
+pub(crate) struct ApiEnvSources {
+    pub(crate) client: kube::Client,
+}
+
+impl knet_node::EnvSources for ApiEnvSources {
+    fn read<'a>(&'a self, pod: &'a Pod) -> BoxFuture<'a, knet_node::EnvSourceData> {
+        Box::pin(async move {
+            let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            let (config_map_names, secret_names) = knet_node::env_source_names(pod);
+            let mut data = knet_node::EnvSourceData {
+                service_env: service_env(&self.client, pod).await,
+                ..knet_node::EnvSourceData::default()
+            };
+            let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+            for cm in config_map_names {
+                let what = format!("reading ConfigMap {namespace}/{cm}");
+                if let Some(Some(found)) = bounded(name, &what, config_maps.get_opt(&cm)).await {
+                    data.config_maps.insert(cm, found.data.unwrap_or_default());
+                }
+            }
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            for secret in secret_names {
+                let what = format!("reading Secret {namespace}/{secret}");
+                if let Some(Some(found)) = bounded(name, &what, secrets.get_opt(&secret)).await {
+                    data.secrets.insert(secret, secret_strings(&found));
+                }
+            }
+            data
+        })
+    }
+}
+
+/// A Secret's `data` as environment values: the bytes as text, as kubelet's `string(secret.Data[k])`
+/// (invalid UTF-8 replaced).
+fn secret_strings(secret: &Secret) -> BTreeMap<String, String> {
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
 
 /// The Service environment variables of `pod` (kubelet `getServiceEnvVarMap`,
 /// pkg/kubelet/kubelet_pods.go): the Services of its namespace and the master `kubernetes`
 /// Service of `default`, as they are now. A failing API is logged and gives no variables from
 /// that listing: a pod never waits for them (kubelet's own informer cache may be as stale).
-pub(crate) async fn service_env(client: &kube::Client, pod: &Pod) -> BTreeMap<String, String> {
+async fn service_env(client: &kube::Client, pod: &Pod) -> BTreeMap<String, String> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let enable_links = pod
         .spec
@@ -94,20 +143,20 @@ pub(crate) async fn service_env(client: &kube::Client, pod: &Pod) -> BTreeMap<St
     knet_node::service_env(namespace, &services, enable_links)
 }
 
-/// `call` within [`SERVICE_LIST_TIMEOUT`]; a failure or a timeout is logged and gives `None`.
+/// `call` within [`READ_TIMEOUT`]; a failure or a timeout is logged and gives `None`.
 async fn bounded<T>(
     pod: &str,
     what: &str,
     call: impl std::future::Future<Output = Result<T, kube::Error>>,
 ) -> Option<T> {
-    match tokio::time::timeout(SERVICE_LIST_TIMEOUT, call).await {
+    match tokio::time::timeout(READ_TIMEOUT, call).await {
         Ok(Ok(value)) => Some(value),
         Ok(Err(e)) => {
-            tracing::warn!(%pod, error = %e, "{what} for Service environment variables; starting without them");
+            tracing::warn!(%pod, error = %e, "{what} for a container's environment failed; going on without it");
             None
         }
         Err(_) => {
-            tracing::warn!(%pod, "{what} for Service environment variables timed out; starting without them");
+            tracing::warn!(%pod, "{what} for a container's environment timed out; going on without it");
             None
         }
     }

@@ -1,7 +1,9 @@
 //! What kubelet gives every container besides its spec: Service environment variables (the
 //! Services of its namespace that exist when it starts, the `kubernetes` Service always,
-//! `enableServiceLinks: false`, the container's own env winning) and /etc/resolv.conf per
-//! `dnsPolicy` (ClusterFirst in a namespace, Default, None with `dnsConfig`).
+//! `enableServiceLinks: false`, the container's own env winning), variables from ConfigMaps and
+//! Secrets (read when the container starts; a missing one holds it in CreateContainerConfigError)
+//! and /etc/resolv.conf per `dnsPolicy` (ClusterFirst in a namespace, Default, None with
+//! `dnsConfig`).
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
@@ -165,6 +167,77 @@ fn pods_get_the_variables_of_the_services_that_exist_when_they_start() {
 }
 
 /// The host's resolver settings, as kubelet reads them: nameservers, the last search line.
+#[test]
+fn config_maps_and_secrets_are_read_when_the_container_starts() {
+    let c = Cluster::up(1);
+    create_namespace(&c);
+    let sources = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+data: {mode: fast, level: debug}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: shop}
+stringData: {token: s3cr3t}
+";
+    c.kubectl_stdin(&["apply", "-f", "-"], sources).ok();
+    let env = "    envFrom:
+    - prefix: CFG_
+      configMapRef: {name: settings}
+    env:
+    - name: TOKEN
+      valueFrom: {secretKeyRef: {name: creds, key: token}}
+    - name: LATER
+      valueFrom: {configMapKeyRef: {name: later, key: value}}
+    - name: MAYBE
+      valueFrom: {configMapKeyRef: {name: absent, key: value, optional: true}}
+";
+    c.kubectl_stdin(&["apply", "-f", "-"], &printing_pod("configured", "", env))
+        .ok();
+
+    // ConfigMap `later` does not exist yet: the container waits, as kubelet's does.
+    let message = c.eventually(
+        Duration::from_secs(30),
+        "the container waiting in CreateContainerConfigError",
+        || {
+            let pod = c.get_json(&["pod", "-n", "shop", "configured"]);
+            let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
+            (waiting["reason"] == "CreateContainerConfigError")
+                .then(|| waiting["message"].as_str().unwrap_or_default().to_owned())
+        },
+    );
+    assert_eq!(message, "configmap \"later\" not found");
+
+    // A Service made while it waits is in its environment: kubelet computes the environment when
+    // the container starts, not when the pod does.
+    c.kubectl_stdin(&["apply", "-f", "-"], BACKEND_SERVICE).ok();
+    let ip = c.get_json(&["service", "-n", "shop", "backend-service"])["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let later = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, namespace: shop}\ndata: {value: now}\n";
+    c.kubectl_stdin(&["apply", "-f", "-"], later).ok();
+
+    let (env, _) = printed(&c, "configured");
+    let get = |name: &str| env.get(name).map(String::as_str);
+    assert_eq!(get("CFG_mode"), Some("fast"), "{env:#?}");
+    assert_eq!(get("CFG_level"), Some("debug"), "{env:#?}");
+    assert_eq!(get("TOKEN"), Some("s3cr3t"), "{env:#?}");
+    assert_eq!(get("LATER"), Some("now"), "{env:#?}");
+    assert_eq!(
+        get("MAYBE"),
+        None,
+        "an optional missing ConfigMap sets nothing"
+    );
+    assert_eq!(get("BACKEND_SERVICE_SERVICE_HOST"), Some(ip.as_str()));
+    // `knet exec` gets the same values.
+    let run = c.knet(&["exec", "-n", "shop", "configured", "--", "env"]);
+    let out = run.ok();
+    assert!(out.lines().any(|l| l == "TOKEN=s3cr3t"), "{out}");
+    assert!(out.lines().any(|l| l == "LATER=now"), "{out}");
+}
+
 fn host_resolver() -> (Vec<String>, Vec<String>) {
     let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut servers = Vec::new();

@@ -44,7 +44,8 @@ pub use logs::{
 pub use plan::{
     DEFAULT_PATH, HostImages, Images, PodContext, ProcessSpec,
     REASON_CREATE_CONTAINER_CONFIG_ERROR, REASON_ERR_IMAGE_PULL, REASON_IMAGE_PULL_BACK_OFF,
-    REASON_INVALID_IMAGE_NAME, Waiting, find_executable, plan_container, pod_hostname,
+    REASON_INVALID_IMAGE_NAME, Waiting, env_source_names, find_executable, plan_container,
+    pod_hostname,
 };
 pub use probe::{NoProbes, Probes, started_and_ready};
 pub use prober::{
@@ -52,9 +53,9 @@ pub use prober::{
     Prober,
 };
 pub use runtime::{
-    PodRuntime, REASON_COMPLETED, REASON_CONTAINER_CREATING, REASON_CRASH_LOOP_BACK_OFF,
-    REASON_ERROR, REASON_POD_INITIALIZING, REASON_START_ERROR, RuntimeConfig, RuntimeError,
-    Termination, grace_period, read_env_file, should_restart,
+    EnvSourceData, EnvSources, PodRuntime, REASON_COMPLETED, REASON_CONTAINER_CREATING,
+    REASON_CRASH_LOOP_BACK_OFF, REASON_ERROR, REASON_POD_INITIALIZING, REASON_START_ERROR,
+    RuntimeConfig, RuntimeError, Termination, grace_period, read_env_file, should_restart,
 };
 pub use sandbox::{HostSandbox, Sandbox};
 pub use status::{

@@ -10,7 +10,7 @@
 //!            no command, other image ┴─► Waiting ErrImagePull (no registry is reachable)
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -347,6 +347,38 @@ impl Env {
     }
 }
 
+/// The ConfigMaps and the Secrets (in that order) that the environment of `pod`'s containers
+/// (init, sidecar and regular) refers to, by name: through `envFrom` and `valueFrom` key refs.
+pub fn env_source_names(pod: &Pod) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut config_maps = BTreeSet::new();
+    let mut secrets = BTreeSet::new();
+    let Some(spec) = &pod.spec else {
+        return (config_maps, secrets);
+    };
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers);
+    for container in containers {
+        for source in container.env_from.iter().flatten() {
+            config_maps.extend(source.config_map_ref.as_ref().map(|r| r.name.clone()));
+            secrets.extend(source.secret_ref.as_ref().map(|r| r.name.clone()));
+        }
+        for value_from in container
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|v| v.value_from.as_ref())
+        {
+            let cm = value_from.config_map_key_ref.as_ref();
+            config_maps.extend(cm.map(|r| r.name.clone()));
+            secrets.extend(value_from.secret_key_ref.as_ref().map(|r| r.name.clone()));
+        }
+    }
+    (config_maps, secrets)
+}
+
 /// The container's declared environment: kubelet's `makeEnvironmentVariables`.
 fn container_env(
     pod: &Pod,
@@ -535,10 +567,9 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
         ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource, EnvVarSource, ObjectFieldSelector,
-        PodSpec, SecretKeySelector, Service, ServicePort, ServiceSpec,
+        PodSpec, SecretEnvSource, SecretKeySelector, Service, ServicePort, ServiceSpec,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-    use std::collections::BTreeSet;
 
     /// Images whose host has exactly the programs listed (absolute paths).
     struct FakeImages {
@@ -919,6 +950,65 @@ mod tests {
         assert_eq!(env_of(&spec, "CFG_level"), Some("debug"));
         assert_eq!(env_of(&spec, "CFG_mode"), Some("slow"));
         assert_eq!(env_of(&spec, "TOKEN"), Some("s3cr3t"));
+    }
+
+    #[test]
+    fn env_source_names_cover_env_from_key_refs_and_init_containers() {
+        let key_ref = |name: &str, cm: bool| EnvVar {
+            name: "V".into(),
+            value_from: Some(EnvVarSource {
+                config_map_key_ref: cm.then(|| ConfigMapKeySelector {
+                    name: name.into(),
+                    key: "k".into(),
+                    optional: None,
+                }),
+                secret_key_ref: (!cm).then(|| SecretKeySelector {
+                    name: name.into(),
+                    key: "k".into(),
+                    optional: Some(true),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        };
+        let mut init = mk_container("busybox");
+        init.env_from = Some(vec![EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: "init-creds".into(),
+                optional: None,
+            }),
+            ..EnvFromSource::default()
+        }]);
+        let mut app = mk_container("busybox");
+        app.env = Some(vec![
+            env("PLAIN", "x"),
+            key_ref("settings", true),
+            key_ref("creds", false),
+        ]);
+        app.env_from = Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: "more".into(),
+                optional: Some(true),
+            }),
+            ..EnvFromSource::default()
+        }]);
+        let mut pod = mk_pod("web-0");
+        let spec = pod.spec.get_or_insert_with(PodSpec::default);
+        spec.init_containers = Some(vec![init]);
+        spec.containers = vec![app];
+        let (config_maps, secrets) = env_source_names(&pod);
+        assert_eq!(
+            config_maps,
+            BTreeSet::from(["more".into(), "settings".into()])
+        );
+        assert_eq!(
+            secrets,
+            BTreeSet::from(["creds".into(), "init-creds".into()])
+        );
+        assert_eq!(
+            env_source_names(&mk_pod("bare")),
+            (BTreeSet::new(), BTreeSet::new())
+        );
     }
 
     #[test]

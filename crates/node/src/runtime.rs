@@ -21,12 +21,14 @@
 //! signals reach the processes it started too; when the first process exits, what is left of its
 //! group is killed, as a container's PID namespace ends with its init.
 
+use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
@@ -41,8 +43,8 @@ use tokio::task::JoinHandle;
 use crate::backoff::{Backoff, BackoffPolicy, go_duration};
 use crate::logs::{self, LogError, LogFile, LogStream};
 use crate::plan::{
-    Images, PodContext, ProcessSpec, REASON_ERR_IMAGE_PULL, REASON_IMAGE_PULL_BACK_OFF,
-    plan_container,
+    Images, PodContext, ProcessSpec, REASON_CREATE_CONTAINER_CONFIG_ERROR, REASON_ERR_IMAGE_PULL,
+    REASON_IMAGE_PULL_BACK_OFF, plan_container,
 };
 use crate::probe::{NoProbes, Probes, started_and_ready};
 use crate::sandbox::Sandbox;
@@ -105,6 +107,28 @@ pub enum RuntimeError {
     NoSpec(String),
 }
 
+/// The current data of what containers' environments come from: the ConfigMaps and Secrets the
+/// pod refers to and the Service variables ([`crate::service_env`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvSourceData {
+    /// `data` of the ConfigMaps of the pod's namespace, by name (absent: not found).
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    /// `data` of the Secrets of the pod's namespace, by name, decoded (absent: not found).
+    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    /// Service environment variables, `enableServiceLinks` already applied.
+    pub service_env: BTreeMap<String, String>,
+}
+
+/// Reads [`EnvSourceData`] for a pod. The runtime asks before each container instance starts, as
+/// kubelet computes a container's environment at each start (`makeEnvironmentVariables`,
+/// pkg/kubelet/kubelet_pods.go): a restarted container sees the Services, ConfigMaps and Secrets
+/// of that moment, and a container waiting on a missing ConfigMap starts once it exists.
+pub trait EnvSources: Send + Sync {
+    /// The data `pod`'s containers may use now. Failures are the implementation's to report; what
+    /// could not be read is left out (a required ConfigMap or Secret then reads as not found).
+    fn read<'a>(&'a self, pod: &'a Pod) -> BoxFuture<'a, EnvSourceData>;
+}
+
 /// How a [`PodRuntime`] runs its pod.
 #[derive(Clone)]
 pub struct RuntimeConfig {
@@ -120,8 +144,11 @@ pub struct RuntimeConfig {
     pub images: Arc<dyn Images>,
     /// Probe results (default: none, containers without probes are ready when running).
     pub probes: Arc<dyn Probes>,
-    /// Downward API and env sources.
+    /// Downward API and env source data.
     pub context: PodContext,
+    /// Read before each container instance starts; replaces the env source data of
+    /// [`context`](Self::context). None: the context's data is used as it is.
+    pub env_sources: Option<Arc<dyn EnvSources>>,
     /// Where each container's environment is written when an instance of it starts, so that a
     /// command run in the container from another process (`knet exec`) gets the same variables,
     /// as a runtime's exec does: `<env_dir>/<container>`, `NAME=VALUE` entries each ended by a
@@ -139,6 +166,7 @@ impl RuntimeConfig {
             images,
             probes: Arc::new(NoProbes),
             context: PodContext::default(),
+            env_sources: None,
             env_dir: None,
         }
     }
@@ -151,6 +179,8 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("backoff", &self.backoff)
             .field("min_grace_period", &self.min_grace_period)
             .field("context", &self.context)
+            .field("env_sources", &self.env_sources.is_some())
+            .field("env_dir", &self.env_dir)
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +262,8 @@ enum InstanceState {
         started_at: Timestamp,
         /// The instance's process group.
         pgid: i32,
+        /// What it was started as (its environment and working directory serve exec).
+        process: Arc<ProcessSpec>,
     },
     Terminated(Terminated),
 }
@@ -408,6 +440,19 @@ impl Shared {
 
     fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
+    }
+
+    /// The context a container instance starts with: the set one, its env source data read anew
+    /// when [`RuntimeConfig::env_sources`] is set.
+    async fn current_context(&self) -> PodContext {
+        let mut context = lock(&self.context).clone();
+        if let Some(sources) = &self.config.env_sources {
+            let data = sources.read(&self.pod).await;
+            context.config_maps = data.config_maps;
+            context.secrets = data.secrets;
+            context.service_env = data.service_env;
+        }
+        context
     }
 
     /// Sleeps `d`, or less when the pod is being stopped or the context changed; returns whether
@@ -827,31 +872,20 @@ impl PodRuntime {
         container: &str,
         command: &[String],
     ) -> Result<std::process::Command, RuntimeError> {
-        let spec = {
+        // The running instance's own environment, as a runtime's exec gets it.
+        let planned = {
             let state = lock(&self.shared.state);
             let record = state
                 .find(container)
                 .ok_or_else(|| self.unknown(container))?;
-            if record.pgid().is_none() {
+            let InstanceState::Running { process, .. } = &record.state else {
                 return Err(RuntimeError::NotRunning {
                     container: container.to_owned(),
                     pod: self.shared.pod_name.clone(),
                 });
-            }
-            record.spec.clone()
+            };
+            process.clone()
         };
-        let context = lock(&self.shared.context).clone();
-        let planned = plan_container(
-            &self.shared.pod,
-            &spec,
-            &context,
-            self.shared.config.images.as_ref(),
-        )
-        .map_err(|w| RuntimeError::Config {
-            container: container.to_owned(),
-            reason: w.reason,
-            message: w.message,
-        })?;
         let Some((program, args)) = command.split_first() else {
             return Err(RuntimeError::Config {
                 container: container.to_owned(),
@@ -963,7 +997,7 @@ async fn run_container(shared: Arc<Shared>, slot: Slot) -> Outcome {
         if shared.is_stopping() {
             return Outcome::Stopped;
         }
-        let context = lock(&shared.context).clone();
+        let context = shared.current_context().await;
         let planned = plan_container(
             &shared.pod,
             &container,
@@ -972,6 +1006,16 @@ async fn run_container(shared: Arc<Shared>, slot: Slot) -> Outcome {
         );
         let spec = match planned {
             Ok(spec) => spec,
+            Err(waiting) if waiting.reason == REASON_CREATE_CONTAINER_CONFIG_ERROR => {
+                // No back-off growth: kubelet's pod worker retries a failed sync after a fixed
+                // period (`backOffPeriod`, 10 s, pkg/kubelet/pod_workers.go), and the environment
+                // is computed again each time, so a ConfigMap created meanwhile is found.
+                shared.set_waiting(slot, &waiting.reason, Some(waiting.message.clone()));
+                if shared.pause(policy_cfg.initial).await {
+                    return Outcome::Stopped;
+                }
+                continue;
+            }
             Err(waiting) => {
                 pull_backoff.next(Timestamp::now());
                 let delay = pull_backoff.get();
@@ -1156,6 +1200,7 @@ async fn run_instance(
             container_id: container_id.clone(),
             started_at,
             pgid,
+            process: Arc::new(spec.clone()),
         };
     });
     // terminate() may have read the states before this one was Running: signal it here then.

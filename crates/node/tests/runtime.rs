@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use knet_node::{
-    BackoffPolicy, HostImages, HostSandbox, LogError, PodRuntime, RuntimeConfig, read_logs,
+    BackoffPolicy, EnvSourceData, EnvSources, HostImages, HostSandbox, LogError, PodRuntime,
+    RuntimeConfig, read_logs,
 };
 
 const WAIT: Duration = Duration::from_secs(8);
@@ -661,6 +662,69 @@ async fn exec_runs_in_the_container_environment_and_follow_streams_until_exit() 
     let end = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
     assert!(end.is_none(), "the stream ends with the container");
     assert!(rt.exec_command("app", &["true".into()]).is_err());
+}
+
+/// Env sources that change at every read: read N gives `GEN=N` and, from the second read on,
+/// ConfigMap `settings` with `v: N`.
+struct CountingSources(std::sync::atomic::AtomicU32);
+
+impl EnvSources for CountingSources {
+    fn read<'a>(&'a self, _pod: &'a Pod) -> futures::future::BoxFuture<'a, EnvSourceData> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut data = EnvSourceData::default();
+        data.service_env.insert("GEN".into(), n.to_string());
+        if n > 0 {
+            let settings = [("v".to_owned(), n.to_string())].into();
+            data.config_maps.insert("settings".into(), settings);
+        }
+        Box::pin(async move { data })
+    }
+}
+
+#[tokio::test]
+async fn each_container_start_reads_the_env_sources_again_and_exec_gets_the_instances_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = mk_container(
+        "app",
+        "echo gen=$GEN v=$V; [ \"$GEN\" = 1 ] && exit 1; exec sleep 30",
+    );
+    c.env = Some(vec![EnvVar {
+        name: "V".into(),
+        value_from: Some(EnvVarSource {
+            config_map_key_ref: Some(k8s_openapi::api::core::v1::ConfigMapKeySelector {
+                name: "settings".into(),
+                key: "v".into(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }]);
+    let mut cfg = config(dir.path());
+    cfg.env_sources = Some(Arc::new(CountingSources(0.into())));
+    let pod = mk_pod("sourced", "Always", vec![c]);
+    let rt = PodRuntime::start(pod, Arc::new(HostSandbox), cfg).unwrap();
+
+    // The first read has no ConfigMap `settings`: the container waits, then the next read has it.
+    wait_until(&rt, "the missing ConfigMap reported", |rt| {
+        waiting_reason(&status_of(rt, "app")).as_deref() == Some("CreateContainerConfigError")
+    })
+    .await;
+    wait_until(&rt, "the second instance running", |rt| {
+        let s = status_of(rt, "app");
+        s.restart_count >= 1 && is_running(&s)
+    })
+    .await;
+    let first = read_logs(dir.path(), "app", true, None, false).unwrap();
+    assert_eq!(first, "gen=1 v=1\n");
+    // The restarted instance got the data of its own start, and exec gets that instance's env.
+    let output = rt
+        .exec_command("app", &["sh".into(), "-c".into(), "echo $GEN $V".into()])
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 2\n");
+    rt.terminate(Some(Duration::from_secs(2))).await;
 }
 
 #[tokio::test]
