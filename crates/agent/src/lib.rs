@@ -26,7 +26,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::watcher;
 use serde_json::json;
 
-pub use logs::RuntimeLogs;
+pub use logs::{RuntimeExec, RuntimeLogs};
 
 /// Errors that stop an agent.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ pub struct AgentConfig {
     pub node_resolv_conf: String,
 }
 
-/// Pods running on every agent of this process, by uid: what `pods/log` reads.
+/// Pods running on every agent of this process, by uid: what `pods/log` and `pods/exec` use.
 #[derive(Clone, Default)]
 pub struct Registry {
     pods: Arc<Mutex<HashMap<String, Arc<PodRuntime>>>>,

@@ -1,9 +1,9 @@
-//! `pods/log` answered from the running pods' runtimes.
+//! `pods/log` and `pods/exec` answered from the running pods' runtimes.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use knet_apiserver::{ApiError, LogOptions, LogStream, PodLogs};
+use knet_apiserver::{ApiError, ExecOptions, LogOptions, LogStream, PodExec, PodLogs};
 use serde_json::Value;
 
 use crate::Registry;
@@ -38,5 +38,23 @@ impl PodLogs for RuntimeLogs {
         Ok(Box::pin(futures::stream::once(async move {
             Ok::<_, std::io::Error>(bytes::Bytes::from(text))
         })))
+    }
+}
+
+/// Gives the commands of `pods/exec` for the pods this process runs: the container's
+/// environment and working directory, in the pod's sandbox (as [`knet_node::PodRuntime::exec_command`]).
+pub struct RuntimeExec(pub Registry);
+
+impl PodExec for RuntimeExec {
+    fn command(&self, pod: &Value, o: &ExecOptions) -> Result<std::process::Command, ApiError> {
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+        let name = pod["metadata"]["name"].as_str().unwrap_or("");
+        let Some(rt) = self.0.get(uid) else {
+            return Err(ApiError::bad_request(format!(
+                "pod {name} does not have a host assigned or is not running on any node yet"
+            )));
+        };
+        rt.exec_command(&o.container, &o.command)
+            .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))
     }
 }

@@ -96,6 +96,7 @@ fn subresources(r: &ResourceInfo) -> Vec<(&'static str, &'static str, Vec<&'stat
         ("", "pods") => {
             subs.push(("binding", "Binding", vec!["create"]));
             subs.push(("log", "Pod", vec!["get"]));
+            subs.push(("exec", "PodExecOptions", vec!["create", "get"]));
         }
         ("", "namespaces") => subs.push(("finalize", "Namespace", vec!["update"])),
         ("apps", "deployments" | "replicasets") => {

@@ -1279,41 +1279,7 @@ impl ApiServer {
 
     /// `pods/{name}/log`, answered by the node agents (see [`crate::PodLogs`]).
     fn pod_log(&self, namespace: &str, name: &str, query: &Query) -> Result<Response, ApiError> {
-        let pod = self
-            .inner
-            .store
-            .get(&Key {
-                resource: "pods".into(),
-                namespace: Some(namespace.to_string()),
-                name: name.to_string(),
-            })
-            .ok_or_else(|| ApiError::not_found("", "pods", name))?;
-        let containers: Vec<String> = pod
-            .get("spec")
-            .and_then(|s| s.get("containers"))
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // pkg/registry/core/pod/strategy.go LogLocation: the container must be named when there are several.
-        let container = match query.container.as_deref().filter(|c| !c.is_empty()) {
-            Some(c) if containers.iter().any(|x| x == c) => c.to_string(),
-            Some(c) => {
-                return Err(ApiError::bad_request(format!(
-                    "container {c} is not valid for pod {name}"
-                )));
-            }
-            None if containers.len() == 1 => containers[0].clone(),
-            None => {
-                return Err(ApiError::bad_request(format!(
-                    "a container name must be specified for pod {name}, choose one of: [{}]",
-                    containers.join(" ")
-                )));
-            }
-        };
+        let (pod, container) = self.pod_container(namespace, name, query.container.as_deref())?;
         let Some(logs) = self.inner.pod_logs.get() else {
             return Err(ApiError::unavailable(format!(
                 "no node agent serves the logs of pod {name}: knet's node agents are not running"
@@ -1333,6 +1299,78 @@ impl ApiServer {
             axum::http::HeaderValue::from_static("text/plain"),
         );
         Ok(resp)
+    }
+
+    /// A pod and the container a `log` or `exec` request means: the one named, or the pod's only
+    /// one (pkg/registry/core/pod/strategy.go: it must be named when there are several).
+    pub(crate) fn pod_container(
+        &self,
+        namespace: &str,
+        name: &str,
+        requested: Option<&str>,
+    ) -> Result<(Arc<Value>, String), ApiError> {
+        let pod = self
+            .inner
+            .store
+            .get(&Key {
+                resource: "pods".into(),
+                namespace: Some(namespace.to_string()),
+                name: name.to_string(),
+            })
+            .ok_or_else(|| ApiError::not_found("", "pods", name))?;
+        let containers: Vec<String> = pod
+            .get("spec")
+            .and_then(|s| s.get("containers"))
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let container = match requested.filter(|c| !c.is_empty()) {
+            Some(c) if containers.iter().any(|x| x == c) => c.to_string(),
+            Some(c) => {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
+            }
+            None if containers.len() == 1 => containers[0].clone(),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                )));
+            }
+        };
+        Ok((pod, container))
+    }
+
+    /// `pods/{name}/exec` (see [`crate::exec`]): the node agents give the command, it runs here.
+    pub(crate) async fn pod_exec(
+        &self,
+        namespace: &str,
+        name: &str,
+        req: Request,
+    ) -> Result<Response, ApiError> {
+        let mut options = crate::exec::parse_query(req.uri().query().unwrap_or(""))?;
+        let requested = Some(options.container.as_str());
+        let (pod, container) = self.pod_container(namespace, name, requested)?;
+        options.container = container;
+        let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+        if phase == "Succeeded" || phase == "Failed" {
+            // pkg/registry/core/pod/rest/subresources.go (streamLocation).
+            return Err(ApiError::bad_request(format!(
+                "cannot exec into a container in a completed pod; current phase is {phase}"
+            )));
+        }
+        let Some(exec) = self.inner.pod_exec.get() else {
+            return Err(ApiError::unavailable(format!(
+                "no node agent runs pod {name}: knet's node agents are not running"
+            )));
+        };
+        let command = exec.command(&pod, &options)?;
+        crate::exec::serve(req, command, options).await
     }
 
     /// The `scale` subresource (autoscaling/v1 Scale) of Deployments and ReplicaSets.

@@ -6,6 +6,7 @@
 
 pub mod alloc;
 pub mod discovery;
+pub mod exec;
 mod handlers;
 pub mod pki;
 pub mod request;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use knet_store::Store;
 use serde_json::Value;
 
+pub use exec::{ExecOptions, PodExec};
 pub use status::ApiError;
 
 /// Options of a `pods/{name}/log` request (core/v1 PodLogOptions).
@@ -65,6 +67,7 @@ struct Inner {
     store: Store,
     token: Option<String>,
     pod_logs: std::sync::OnceLock<Arc<dyn PodLogs>>,
+    pod_exec: std::sync::OnceLock<Arc<dyn PodExec>>,
     graceful_pods: std::sync::atomic::AtomicBool,
     /// ClusterIPs and NodePorts in use, rebuilt from the stored Services at start.
     alloc: Arc<std::sync::Mutex<handlers::Allocators>>,
@@ -82,6 +85,7 @@ impl ApiServer {
                     &store,
                 ))),
                 pod_logs: std::sync::OnceLock::new(),
+                pod_exec: std::sync::OnceLock::new(),
                 graceful_pods: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -98,6 +102,11 @@ impl ApiServer {
     /// Installs what serves `pods/{name}/log`; the first call wins.
     pub fn set_pod_logs(&self, logs: Arc<dyn PodLogs>) {
         let _ = self.inner.pod_logs.set(logs);
+    }
+
+    /// Installs what gives the commands of `pods/{name}/exec`; the first call wins.
+    pub fn set_pod_exec(&self, exec: Arc<dyn PodExec>) {
+        let _ = self.inner.pod_exec.set(exec);
     }
 
     /// The store behind the server.
@@ -284,6 +293,11 @@ async fn dispatch(State(server): State<ApiServer>, req: Request) -> Response {
         ["openapi", "v3", "apis", group, version] => discovery::openapi_v3_doc(group, version)
             .map(|d| json_response(StatusCode::OK, &d))
             .ok_or_else(|| ApiError::no_route("no such OpenAPI document")),
+        // A stream, not a request/response: handled before the body is read.
+        ["api", "v1", "namespaces", ns, "pods", name, "exec"] => {
+            let (ns, name) = (ns.to_string(), name.to_string());
+            server.pod_exec(&ns, &name, req).await
+        }
         ["api", "v1", rest @ ..] => {
             let target = request::parse_target("", "v1", rest);
             match target {

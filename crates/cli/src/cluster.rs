@@ -210,6 +210,7 @@ pub async fn serve(
     let control_plane = nodes.first().map(|n| n.name.clone()).unwrap_or_default();
     let registry = knet_agent::Registry::default();
     server.set_pod_logs(Arc::new(knet_agent::RuntimeLogs(registry.clone())));
+    server.set_pod_exec(Arc::new(knet_agent::RuntimeExec(registry.clone())));
     server.set_graceful_pod_deletion(true);
     let exe = std::env::current_exe().context("finding the knet executable")?;
     let mut agents: Vec<(Arc<knet_agent::Agent>, tokio::task::JoinHandle<()>)> = Vec::new();

@@ -707,3 +707,70 @@ fn services_get_cluster_ips_and_node_ports_that_are_unique_and_freed() {
     )
     .ok();
 }
+
+#[test]
+fn kubectl_exec_runs_in_the_pod_with_its_streams_and_exit_code() {
+    let c = Cluster::up(2);
+    c.kubectl_stdin(&["apply", "-f", "-"], WEB).ok();
+    let pods = c.ready_pods(&["-l", "app=web"], "web-", 2);
+    let name = |p: &Value| p["metadata"]["name"].as_str().unwrap().to_owned();
+    let (a, b) = (name(&pods[0]), name(&pods[1]));
+
+    let run = c.kubectl(&["exec", &a, "--", "hostname"]);
+    assert_eq!(run.ok().trim(), a);
+
+    // stdout and stderr apart; the command's exit code is kubectl's.
+    let run = c.kubectl(&[
+        "exec",
+        &a,
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stdout, "out\n");
+    assert!(run.stderr.contains("err\n"), "{}", run.stderr);
+
+    // stdin (-i) reaches the command whole, and its end ends the command.
+    let input = "0123456789".repeat(20_000);
+    let run = c.kubectl_stdin(&["exec", "-i", &a, "--", "wc", "-c"], &input);
+    assert_eq!(run.ok().trim(), "200000");
+
+    // The command runs in the pod's network namespace: the other pod sees this pod's address.
+    let url = format!("http://{}:8080/clientip", common::pod_ip(&pods[1]));
+    let run = c.kubectl(&[
+        "exec",
+        &a,
+        "--",
+        common::knet_bin(),
+        "image",
+        "client",
+        "http",
+        &url,
+    ]);
+    let seen = run.ok().trim().to_owned();
+    let a_ip = common::pod_ip(&pods[0]);
+    assert!(seen.starts_with(&format!("{a_ip}:")), "{b} saw {seen}");
+
+    let run = c.kubectl(&["exec", &a, "-c", "nope", "--", "true"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("container nope is not valid"),
+        "{}",
+        run.stderr
+    );
+
+    // kubectl before 1.29 speaks only SPDY: it gets a clear error, not a hang.
+    let old = std::path::Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.27");
+    if old.exists() {
+        let cmd = c.kubectl_cmd(&["exec", &a, "--", "hostname"]);
+        let mut old_cmd = std::process::Command::new(old);
+        old_cmd.args(cmd.get_args());
+        old_cmd.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        let out = old_cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("kubectl 1.30 or later"), "{stderr}");
+    }
+}
