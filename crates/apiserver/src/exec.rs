@@ -11,6 +11,7 @@
 //!    1 stdout · 2 stderr · 3 error: one metav1.Status when the command ends, then Close
 //! ```
 
+use std::os::fd::OwnedFd;
 use std::process::Stdio;
 
 use axum::extract::FromRequestParts;
@@ -20,7 +21,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::ApiError;
@@ -135,7 +136,7 @@ fn error_status(message: &str) -> Value {
 /// API errors (a client that does not speak WebSocket, e.g. kubectl before 1.29, gets one).
 pub(crate) async fn serve(
     req: Request,
-    mut command: std::process::Command,
+    command: std::process::Command,
     options: ExecOptions,
 ) -> Result<Response, ApiError> {
     let (mut parts, _body) = req.into_parts();
@@ -156,29 +157,157 @@ pub(crate) async fn serve(
         )));
     };
     let v5 = protocol.as_bytes() == PROTOCOL_V5.as_bytes();
+    let what = format!(
+        "cannot start {:?} in container {}",
+        options.command.join(" "),
+        options.container
+    );
+    let (child, streams) =
+        start(command, &options).map_err(|e| ApiError::internal(format!("{what}: {e}")))?;
+    Ok(upgrade.on_upgrade(move |socket| session(socket, child, streams, v5, options.command)))
+}
+
+type Input = Box<dyn AsyncWrite + Unpin + Send>;
+type Output = Box<dyn AsyncRead + Unpin + Send>;
+
+/// The command's side of the streams.
+struct Streams {
+    /// Where the client's stdin goes.
+    input: Option<Input>,
+    /// What goes to the client, by channel.
+    outputs: Vec<(u8, Output)>,
+    /// The terminal's master side, for resizes.
+    terminal: Option<OwnedFd>,
+}
+
+/// Starts `command`: with pipes, or on a new pseudo-terminal when `options.tty` (stdin, stdout
+/// and stderr all on it, and it the controlling terminal of a new session, so that ^C reaches the
+/// foreground process as SIGINT).
+fn start(
+    mut command: std::process::Command,
+    options: &ExecOptions,
+) -> std::io::Result<(tokio::process::Child, Streams)> {
+    if options.tty {
+        let (master, slave) = open_pty()?;
+        let mut command = under_terminal(&command)?;
+        command
+            .stdin(slave.try_clone()?)
+            .stdout(slave.try_clone()?)
+            .stderr(slave);
+        let child = tokio::process::Command::from(command)
+            .kill_on_drop(true)
+            .spawn()?;
+        let file = |fd: &OwnedFd| -> std::io::Result<tokio::fs::File> {
+            Ok(tokio::fs::File::from_std(std::fs::File::from(
+                fd.try_clone()?,
+            )))
+        };
+        let input: Option<Input> = if options.stdin {
+            Some(Box::new(file(&master)?))
+        } else {
+            None
+        };
+        let output: Output = Box::new(file(&master)?);
+        let streams = Streams {
+            input,
+            outputs: vec![(STDOUT, output)],
+            terminal: Some(master),
+        };
+        return Ok((child, streams));
+    }
     let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
     command
         .stdin(piped(options.stdin))
         .stdout(piped(options.stdout))
         .stderr(piped(options.stderr));
-    let child = tokio::process::Command::from(command)
+    let mut child = tokio::process::Command::from(command)
         .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            ApiError::internal(format!(
-                "cannot start {:?} in container {}: {e}",
-                options.command.join(" "),
-                options.container
-            ))
+        .spawn()?;
+    let mut outputs: Vec<(u8, Output)> = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        outputs.push((STDOUT, Box::new(stdout)));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        outputs.push((STDERR, Box::new(stderr)));
+    }
+    let input = child.stdin.take().map(|i| Box::new(i) as Input);
+    let streams = Streams {
+        input,
+        outputs,
+        terminal: None,
+    };
+    Ok((child, streams))
+}
+
+/// A new pseudo-terminal: (master, slave).
+fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let slave = rustix::fs::open(name.as_c_str(), flags, Mode::empty())?;
+    Ok((master, slave))
+}
+
+/// `command` run by `setsid --ctty` (util-linux): a new session whose controlling terminal is its
+/// stdin. The command keeps exactly the environment it sets (the runtime's commands clear the
+/// inherited one), plus `TERM=xterm` when it has none, as containerd gives a terminal exec.
+fn under_terminal(command: &std::process::Command) -> std::io::Result<std::process::Command> {
+    let setsid = ["/usr/bin/setsid", "/bin/setsid"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "a terminal (-t) needs setsid (util-linux), not found in /usr/bin or /bin",
+            )
         })?;
-    Ok(upgrade.on_upgrade(move |socket| session(socket, child, v5, options.command)))
+    let mut wrapped = std::process::Command::new(setsid);
+    wrapped
+        .arg("--ctty")
+        .arg("--")
+        .arg(command.get_program())
+        .args(command.get_args())
+        .env_clear();
+    let mut has_term = false;
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            has_term |= key == "TERM";
+            wrapped.env(key, value);
+        }
+    }
+    if !has_term {
+        wrapped.env("TERM", "xterm");
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    Ok(wrapped)
+}
+
+/// The terminal size of a resize message (`{"Width":W,"Height":H}`, client-go's
+/// `TerminalSize`): (columns, rows).
+pub fn parse_resize(data: &[u8]) -> Option<(u16, u16)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct TerminalSize {
+        width: u16,
+        height: u16,
+    }
+    let size: TerminalSize = serde_json::from_slice(data).ok()?;
+    Some((size.width, size.height))
 }
 
 /// Copies `reader` to the client on `channel` until it ends.
-async fn pump(mut reader: impl AsyncRead + Unpin, channel: u8, out: mpsc::Sender<Message>) {
+async fn pump(mut reader: Output, channel: u8, out: mpsc::Sender<Message>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let n = match reader.read(&mut buf[1..]).await {
+            // A terminal's master reads EIO once the last process on it is gone.
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -194,6 +323,7 @@ async fn pump(mut reader: impl AsyncRead + Unpin, channel: u8, out: mpsc::Sender
 async fn session(
     socket: WebSocket,
     mut child: tokio::process::Child,
+    streams: Streams,
     v5: bool,
     command: Vec<String>,
 ) {
@@ -213,34 +343,43 @@ async fn session(
         let _ = sink.send(Message::Close(Some(close))).await;
     });
     let mut pumps = tokio::task::JoinSet::new();
-    if let Some(stdout) = child.stdout.take() {
-        pumps.spawn(pump(stdout, STDOUT, out.clone()));
+    for (channel, reader) in streams.outputs {
+        pumps.spawn(pump(reader, channel, out.clone()));
     }
-    if let Some(stderr) = child.stderr.take() {
-        pumps.spawn(pump(stderr, STDERR, out.clone()));
-    }
-    let mut stdin = child.stdin.take();
+    let mut stdin = streams.input;
+    let terminal = streams.terminal;
     let exited = loop {
         tokio::select! {
             status = child.wait() => break status,
             message = incoming.next() => match message {
-                Some(Ok(Message::Binary(data))) => {
-                    match data.split_first() {
-                        Some((&STDIN, rest)) => {
-                            if let Some(pipe) = stdin.as_mut()
-                                && pipe.write_all(rest).await.is_err()
-                            {
+                Some(Ok(Message::Binary(data))) => match data.split_first() {
+                    Some((&STDIN, rest)) => {
+                        if let Some(pipe) = stdin.as_mut() {
+                            let written = async {
+                                pipe.write_all(rest).await?;
+                                pipe.flush().await
+                            };
+                            if written.await.is_err() {
                                 stdin = None;
                             }
                         }
-                        // v5: the client closed a stream; stdin is the only one it writes.
-                        Some((&CLOSE, [STDIN])) if v5 => stdin = None,
-                        // No terminal: nothing to resize.
-                        Some((&RESIZE, _)) => {}
-                        _ => {}
                     }
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    // v5: the client closed a stream; stdin is the only one it writes.
+                    Some((&CLOSE, [STDIN])) if v5 => stdin = None,
+                    Some((&RESIZE, size)) => {
+                        if let (Some(fd), Some((cols, rows))) = (&terminal, parse_resize(size)) {
+                            let size = rustix::termios::Winsize {
+                                ws_row: rows,
+                                ws_col: cols,
+                                ws_xpixel: 0,
+                                ws_ypixel: 0,
+                            };
+                            let _ = rustix::termios::tcsetwinsize(fd, size);
+                        }
+                    }
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
                     // The client went away: the command goes with it.
                     let _ = child.start_kill();
                     break child.wait().await;
@@ -259,6 +398,7 @@ async fn session(
     {
         pumps.abort_all();
     }
+    drop(terminal);
     let status = match exited {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
@@ -304,6 +444,16 @@ mod tests {
         assert!(e.message.contains("stdin, stdout, stderr"), "{}", e.message);
         let e = parse_query("command=ls&stdout=yes").unwrap_err();
         assert!(e.message.contains("\"yes\" for stdout"), "{}", e.message);
+    }
+
+    #[test]
+    fn resize_messages_give_columns_and_rows() {
+        assert_eq!(
+            parse_resize(br#"{"Width":120,"Height":40}"#),
+            Some((120, 40))
+        );
+        assert_eq!(parse_resize(b"{}"), None);
+        assert_eq!(parse_resize(b"garbage"), None);
     }
 
     #[test]

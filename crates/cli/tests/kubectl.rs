@@ -761,6 +761,40 @@ fn kubectl_exec_runs_in_the_pod_with_its_streams_and_exit_code() {
         run.stderr
     );
 
+    // -t: a terminal, with kubectl's size, stderr on it, and the exit code still passed on.
+    // `script` gives kubectl a terminal of its own to read from.
+    let cmd = c.kubectl_cmd(&["exec", "-it", &a, "--", "sh"]);
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut script = std::process::Command::new("script")
+        .arg("-qec")
+        .arg(format!("stty cols 100 rows 30; {}", line.join(" ")))
+        .arg("/dev/null")
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = script.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, b"tty; stty size; echo err >&2; exit 7\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while script.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl exec -it hangs"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(input);
+    let out = script.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("30 100"), "{text}");
+    assert!(text.contains("err"), "{text}");
+
     // kubectl before 1.29 speaks only SPDY: it gets a clear error, not a hang.
     let old = std::path::Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.27");
     if old.exists() {
