@@ -389,9 +389,21 @@ fn upstream_answer(req: &Message, udp: bool) -> Option<Message> {
 }
 
 async fn start_upstream() -> Upstream {
-    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    // UDP and TCP on one port: the port the kernel picks for UDP may be taken for TCP (by another
+    // test's connection), so try again with another.
+    let mut attempts = 0;
+    let (udp, addr, tcp) = loop {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, addr, tcp),
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                eprintln!("upstream: TCP port {addr} taken ({e}); another");
+            }
+            Err(e) => panic!("no port free for both UDP and TCP: {e}"),
+        }
+    };
     let seen: Seen = Arc::default();
     let record = {
         let seen = seen.clone();
