@@ -761,6 +761,29 @@ fn kubectl_exec_runs_in_the_pod_with_its_streams_and_exit_code() {
         run.stderr
     );
 
+    // The usual toolbox pod: a base image whose args run as host programs; exec into it
+    // resolves the Service through the cluster DNS.
+    c.kubectl(&[
+        "run",
+        "tools",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "3600",
+    ])
+    .ok();
+    c.eventually(Duration::from_secs(30), "pod tools running", || {
+        let pod = c.get_json(&["pod", "tools"]);
+        (pod["status"]["phase"] == "Running").then_some(())
+    });
+    let ip = c.get_json(&["service", "web"])["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = c.kubectl(&["exec", "tools", "--", "getent", "hosts", "web"]);
+    assert!(run.ok().starts_with(&format!("{ip} ")), "{}", run.stdout);
+
     // -t: a terminal, with kubectl's size, stderr on it, and the exit code still passed on.
     // `script` gives kubectl a terminal of its own to read from.
     let cmd = c.kubectl_cmd(&["exec", "-it", &a, "--", "sh"]);

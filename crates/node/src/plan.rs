@@ -210,8 +210,21 @@ pub fn plan_container(
     images: &dyn Images,
 ) -> Result<ProcessSpec, Waiting> {
     let image = container.image.clone().unwrap_or_default();
-    let command = container.command.clone().unwrap_or_default();
+    let mut command = container.command.clone().unwrap_or_default();
+    let mut container_args = container.args.clone().unwrap_or_default();
     let builtin = images.builtin(&image);
+    if command.is_empty()
+        && builtin.is_none()
+        && let Some(cmd) = base_image_cmd(&image)
+    {
+        // No ENTRYPOINT: `args` replace the image's CMD and name the program
+        // (https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/#notes).
+        command = if container_args.is_empty() {
+            vec![cmd.to_owned()]
+        } else {
+            std::mem::take(&mut container_args)
+        };
+    }
     if command.is_empty() {
         if image.trim().is_empty() {
             return Err(Waiting::new(
@@ -246,12 +259,7 @@ pub fn plan_container(
 
     let lookup = |name: &str| env.get(name).map(str::to_owned);
     let command: Vec<String> = command.iter().map(|c| expand(c, lookup)).collect();
-    let args: Vec<String> = container
-        .args
-        .iter()
-        .flatten()
-        .map(|a| expand(a, lookup))
-        .collect();
+    let args: Vec<String> = container_args.iter().map(|a| expand(a, lookup)).collect();
     let working_dir = container
         .working_dir
         .as_deref()
@@ -313,15 +321,51 @@ pub fn plan_container(
     })
 }
 
+/// Base OS images (no ENTRYPOINT, a shell as CMD), whose programs knet takes from the host as it
+/// does for any `command`: `kubectl run tools --image=busybox -- sleep 3600` runs the host's
+/// `sleep`. By repository name (registry, namespace, tag and digest aside): the image's CMD.
+const BASE_IMAGES: [(&str, &str); 10] = [
+    ("busybox", "sh"),
+    ("alpine", "/bin/sh"),
+    ("ubuntu", "/bin/bash"),
+    ("debian", "bash"),
+    ("fedora", "/bin/bash"),
+    ("centos", "/bin/bash"),
+    ("rockylinux", "/bin/bash"),
+    ("almalinux", "/bin/bash"),
+    ("archlinux", "/usr/bin/bash"),
+    ("opensuse/leap", "/bin/bash"),
+];
+
+/// The CMD of `image` when it is one of [`BASE_IMAGES`].
+fn base_image_cmd(image: &str) -> Option<&'static str> {
+    let without_digest = image.split('@').next().unwrap_or_default();
+    // A tag is after the last ':' unless that ':' belongs to a registry's port (`host:5000/x`).
+    let repo = match without_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => without_digest,
+    };
+    let repo = repo
+        .trim_start_matches("docker.io/")
+        .trim_start_matches("library/");
+    BASE_IMAGES
+        .iter()
+        .find(|(name, _)| repo == *name || repo.ends_with(&format!("/{name}")))
+        .map(|(_, cmd)| *cmd)
+}
+
 fn image_not_built_in(image: &str) -> String {
     let names: Vec<&str> = knet_images::builtin_images()
         .iter()
         .map(|i| i.name)
         .collect();
+    let bases: Vec<&str> = BASE_IMAGES.iter().map(|(name, _)| *name).collect();
     format!(
         "image {image:?} is not built into knet and no registry is reachable; give the container a \
-         `command` (a host program) or use a built-in image: {}",
-        names.join(", ")
+         `command` (a host program), use a built-in image ({}) or a base OS image whose `args` run \
+         as host programs ({})",
+        names.join(", "),
+        bases.join(", ")
     )
 }
 
@@ -747,7 +791,7 @@ mod tests {
         assert!(
             waiting.message.starts_with(
                 "image \"contoso/mybackend\" is not built into knet and no registry is reachable; \
-                 give the container a `command` (a host program) or use a built-in image: "
+                 give the container a `command` (a host program), use a built-in image ("
             ),
             "{}",
             waiting.message
@@ -950,6 +994,37 @@ mod tests {
         assert_eq!(env_of(&spec, "CFG_level"), Some("debug"));
         assert_eq!(env_of(&spec, "CFG_mode"), Some("slow"));
         assert_eq!(env_of(&spec, "TOKEN"), Some("s3cr3t"));
+    }
+
+    #[test]
+    fn base_os_images_run_their_args_or_their_shell_from_the_host() {
+        let mut c = mk_container("busybox");
+        c.args = strings(&["sh", "-c", "echo hi"]);
+        let spec = plan_with(&c, &PodContext::default()).unwrap();
+        assert_eq!(spec.program, PathBuf::from("/bin/sh"));
+        assert_eq!(spec.args, ["-c", "echo hi"]);
+
+        let bare = mk_container("docker.io/library/alpine:3.20");
+        let spec = plan_with(&bare, &PodContext::default()).unwrap();
+        assert_eq!(spec.program, PathBuf::from("/bin/sh"), "alpine's CMD");
+        assert!(spec.args.is_empty());
+
+        // A command still wins over args-as-program.
+        let mut c = mk_container("registry.local:5000/tools/busybox@sha256:0123");
+        c.command = strings(&["/usr/bin/env"]);
+        c.args = strings(&["true"]);
+        let spec = plan_with(&c, &PodContext::default()).unwrap();
+        assert_eq!(spec.program, PathBuf::from("/usr/bin/env"));
+        assert_eq!(spec.args, ["true"]);
+
+        for other in ["nginx:1.27", "mybusybox", "example.com/busybox-tools:1"] {
+            let err = plan_with(&mk_container(other), &PodContext::default()).unwrap_err();
+            assert_eq!(err.reason, REASON_ERR_IMAGE_PULL, "{other}");
+            assert!(err.message.contains("busybox, alpine"), "{}", err.message);
+        }
+        assert_eq!(base_image_cmd("ubuntu:24.04"), Some("/bin/bash"));
+        assert_eq!(base_image_cmd("quay.io/opensuse/leap"), Some("/bin/bash"));
+        assert_eq!(base_image_cmd("localhost:5000/debian"), Some("bash"));
     }
 
     #[test]
