@@ -1,9 +1,11 @@
-//! `pods/log` and `pods/exec` answered from the running pods' runtimes.
+//! `pods/log`, `pods/exec` and `pods/attach` answered from the running pods' runtimes.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use knet_apiserver::{ApiError, ExecOptions, LogOptions, LogStream, PodExec, PodLogs};
+use knet_apiserver::{
+    ApiError, ExecOptions, LogOptions, LogStream, PodExec, PodLogs, RemoteStreams,
+};
 use serde_json::Value;
 
 use crate::Registry;
@@ -41,20 +43,51 @@ impl PodLogs for RuntimeLogs {
     }
 }
 
-/// Gives the commands of `pods/exec` for the pods this process runs: the container's
-/// environment and working directory, in the pod's sandbox (as [`knet_node::PodRuntime::exec_command`]).
+/// Runs `pods/exec` and `pods/attach` sessions with the pods this process runs (CRI `Exec` and
+/// `Attach` through [`knet_node::PodRuntime`]).
 pub struct RuntimeExec(pub Registry);
 
-impl PodExec for RuntimeExec {
-    fn command(&self, pod: &Value, o: &ExecOptions) -> Result<std::process::Command, ApiError> {
+impl RuntimeExec {
+    fn runtime(&self, pod: &Value) -> Result<std::sync::Arc<knet_node::PodRuntime>, ApiError> {
         let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
         let name = pod["metadata"]["name"].as_str().unwrap_or("");
-        let Some(rt) = self.0.get(uid) else {
-            return Err(ApiError::bad_request(format!(
+        self.0.get(uid).ok_or_else(|| {
+            ApiError::bad_request(format!(
                 "pod {name} does not have a host assigned or is not running on any node yet"
-            )));
+            ))
+        })
+    }
+}
+
+/// The API's side of a runtime session: output streams become protocol channels.
+fn remote(session: knet_node::IoSession) -> RemoteStreams {
+    let output = session.output.map(|(stream, data)| {
+        let channel = match stream {
+            knet_node::LogStream::Stdout => knet_apiserver::exec::STDOUT,
+            knet_node::LogStream::Stderr => knet_apiserver::exec::STDERR,
         };
-        rt.exec_command(&o.container, &o.command)
+        (channel, data)
+    });
+    RemoteStreams {
+        input: session.input,
+        output: Box::pin(output),
+        resize: session.resize,
+        done: session.done,
+    }
+}
+
+impl PodExec for RuntimeExec {
+    fn exec(&self, pod: &Value, o: &ExecOptions) -> Result<RemoteStreams, ApiError> {
+        self.runtime(pod)?
+            .exec_session(&o.container, &o.command, o.stdin, o.tty)
+            .map(remote)
+            .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))
+    }
+
+    fn attach(&self, pod: &Value, o: &ExecOptions) -> Result<RemoteStreams, ApiError> {
+        self.runtime(pod)?
+            .attach_session(&o.container, o.stdin)
+            .map(remote)
             .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))
     }
 }

@@ -97,6 +97,7 @@ fn subresources(r: &ResourceInfo) -> Vec<(&'static str, &'static str, Vec<&'stat
             subs.push(("binding", "Binding", vec!["create"]));
             subs.push(("log", "Pod", vec!["get"]));
             subs.push(("exec", "PodExecOptions", vec!["create", "get"]));
+            subs.push(("attach", "PodAttachOptions", vec!["create", "get"]));
         }
         ("", "namespaces") => subs.push(("finalize", "Namespace", vec!["update"])),
         ("apps", "deployments" | "replicasets") => {

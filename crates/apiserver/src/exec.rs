@@ -1,8 +1,10 @@
-//! `pods/{name}/exec` (`kubectl exec`) over WebSocket with the remote command protocol
-//! `v5.channel.k8s.io` (or `v4.channel.k8s.io`), which kubectl speaks by default from 1.30 on
+//! `pods/{name}/exec` (`kubectl exec`) and `pods/{name}/attach` (`kubectl attach`, `kubectl run
+//! -it`) over WebSocket with the remote command protocol `v5.channel.k8s.io` (or
+//! `v4.channel.k8s.io`), which kubectl speaks by default from 1.30 on
 //! (KEP-4006, <https://github.com/kubernetes/enhancements/tree/master/keps/sig-api-machinery/4006-transition-spdy-to-websockets>;
-//! the framing is KEP-3396's). kube-apiserver proxies the stream to the pod's kubelet; knet's
-//! embedded node agents give the command to run ([`PodExec`]) and the server runs it here.
+//! the framing is KEP-3396's). kube-apiserver proxies the stream to the pod's kubelet; here the
+//! embedded node agents start the command or attach ([`PodExec`]) and this module speaks the
+//! protocol.
 //!
 //! ```text
 //!  client ──binary message [channel][data]──► server
@@ -11,17 +13,15 @@
 //!    1 stdout · 2 stderr · 3 error: one metav1.Status when the command ends, then Close
 //! ```
 
-use std::os::fd::OwnedFd;
-use std::process::Stdio;
-
 use axum::extract::FromRequestParts;
 use axum::extract::Request;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::ApiError;
@@ -32,8 +32,10 @@ pub const PROTOCOLS: [&str; 2] = [PROTOCOL_V5, "v4.channel.k8s.io"];
 pub const PROTOCOL_V5: &str = "v5.channel.k8s.io";
 
 const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
+/// The stdout channel.
+pub const STDOUT: u8 = 1;
+/// The stderr channel.
+pub const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
@@ -55,20 +57,29 @@ pub struct ExecOptions {
     pub tty: bool,
 }
 
-/// Gives the command of a `pods/exec` request: the node agents, which run the pod.
-pub trait PodExec: Send + Sync + 'static {
-    /// `options.command` to run in `options.container` of `pod`, with the container's environment
-    /// and working directory, not yet started (the server sets up its standard streams).
-    fn command(
-        &self,
-        pod: &Value,
-        options: &ExecOptions,
-    ) -> Result<std::process::Command, ApiError>;
+/// The process's side of a session, channel numbers aside.
+pub struct RemoteStreams {
+    /// Bytes for the process's stdin; dropped when the client closes its stdin or goes away.
+    pub input: Option<mpsc::Sender<Bytes>>,
+    /// Output for the client: (channel, bytes), [`STDOUT`] or [`STDERR`].
+    pub output: BoxStream<'static, (u8, Bytes)>,
+    /// Sets the terminal's size (columns, rows), when there is a terminal.
+    pub resize: Option<Box<dyn Fn(u16, u16) + Send + Sync>>,
+    /// The exit code when the session is over (attach: 0). Dropped early when the client leaves.
+    pub done: BoxFuture<'static, std::io::Result<i32>>,
 }
 
-/// PodExecOptions from the query (`command` repeats, one entry per argument); `container` as
-/// given (empty when absent).
-pub fn parse_query(query: &str) -> Result<ExecOptions, ApiError> {
+/// Runs `pods/exec` and `pods/attach` sessions: the node agents, which run the pods.
+pub trait PodExec: Send + Sync + 'static {
+    /// Starts `options.command` in `options.container` of `pod`, with the container's environment.
+    fn exec(&self, pod: &Value, options: &ExecOptions) -> Result<RemoteStreams, ApiError>;
+    /// Attaches to the running `options.container` of `pod`.
+    fn attach(&self, pod: &Value, options: &ExecOptions) -> Result<RemoteStreams, ApiError>;
+}
+
+/// PodExecOptions (or PodAttachOptions, without `command`) from the query (`command` repeats,
+/// one entry per argument); `container` as given (empty when absent).
+pub fn parse_query(query: &str, attach: bool) -> Result<ExecOptions, ApiError> {
     let mut options = ExecOptions::default();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let flag = || -> Result<bool, ApiError> {
@@ -90,7 +101,7 @@ pub fn parse_query(query: &str) -> Result<ExecOptions, ApiError> {
             _ => {}
         }
     }
-    if options.command.is_empty() {
+    if options.command.is_empty() && !attach {
         return Err(ApiError::bad_request(
             "you must specify at least one command for the container",
         ));
@@ -132,20 +143,21 @@ fn error_status(message: &str) -> Value {
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500})
 }
 
-/// Upgrades `req` to a WebSocket and runs `command` on it. Errors before the upgrade are plain
-/// API errors (a client that does not speak WebSocket, e.g. kubectl before 1.29, gets one).
+/// Upgrades `req` to a WebSocket and runs the session that `start` opens on it. Errors before
+/// the upgrade are plain API errors (a client that does not speak WebSocket, e.g. kubectl before
+/// 1.29, gets one).
 pub(crate) async fn serve(
     req: Request,
-    command: std::process::Command,
     options: ExecOptions,
+    start: impl FnOnce(&ExecOptions) -> Result<RemoteStreams, ApiError>,
 ) -> Result<Response, ApiError> {
     let (mut parts, _body) = req.into_parts();
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await
         .map_err(|e| {
             ApiError::bad_request(format!(
-                "pods/exec is served over WebSocket ({}) only ({e}): use kubectl 1.30 or later \
-                 (1.29: set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true), or `knet exec`",
+                "pods/exec and pods/attach are served over WebSocket ({}) only ({e}): use kubectl \
+                 1.30 or later (1.29: set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true), or `knet exec`",
                 PROTOCOLS.join(", ")
             ))
         })?
@@ -157,136 +169,8 @@ pub(crate) async fn serve(
         )));
     };
     let v5 = protocol.as_bytes() == PROTOCOL_V5.as_bytes();
-    let what = format!(
-        "cannot start {:?} in container {}",
-        options.command.join(" "),
-        options.container
-    );
-    let (child, streams) =
-        start(command, &options).map_err(|e| ApiError::internal(format!("{what}: {e}")))?;
-    Ok(upgrade.on_upgrade(move |socket| session(socket, child, streams, v5, options.command)))
-}
-
-type Input = Box<dyn AsyncWrite + Unpin + Send>;
-type Output = Box<dyn AsyncRead + Unpin + Send>;
-
-/// The command's side of the streams.
-struct Streams {
-    /// Where the client's stdin goes.
-    input: Option<Input>,
-    /// What goes to the client, by channel.
-    outputs: Vec<(u8, Output)>,
-    /// The terminal's master side, for resizes.
-    terminal: Option<OwnedFd>,
-}
-
-/// Starts `command`: with pipes, or on a new pseudo-terminal when `options.tty` (stdin, stdout
-/// and stderr all on it, and it the controlling terminal of a new session, so that ^C reaches the
-/// foreground process as SIGINT).
-fn start(
-    mut command: std::process::Command,
-    options: &ExecOptions,
-) -> std::io::Result<(tokio::process::Child, Streams)> {
-    if options.tty {
-        let (master, slave) = open_pty()?;
-        let mut command = under_terminal(&command)?;
-        command
-            .stdin(slave.try_clone()?)
-            .stdout(slave.try_clone()?)
-            .stderr(slave);
-        let child = tokio::process::Command::from(command)
-            .kill_on_drop(true)
-            .spawn()?;
-        let file = |fd: &OwnedFd| -> std::io::Result<tokio::fs::File> {
-            Ok(tokio::fs::File::from_std(std::fs::File::from(
-                fd.try_clone()?,
-            )))
-        };
-        let input: Option<Input> = if options.stdin {
-            Some(Box::new(file(&master)?))
-        } else {
-            None
-        };
-        let output: Output = Box::new(file(&master)?);
-        let streams = Streams {
-            input,
-            outputs: vec![(STDOUT, output)],
-            terminal: Some(master),
-        };
-        return Ok((child, streams));
-    }
-    let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
-    command
-        .stdin(piped(options.stdin))
-        .stdout(piped(options.stdout))
-        .stderr(piped(options.stderr));
-    let mut child = tokio::process::Command::from(command)
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut outputs: Vec<(u8, Output)> = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        outputs.push((STDOUT, Box::new(stdout)));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        outputs.push((STDERR, Box::new(stderr)));
-    }
-    let input = child.stdin.take().map(|i| Box::new(i) as Input);
-    let streams = Streams {
-        input,
-        outputs,
-        terminal: None,
-    };
-    Ok((child, streams))
-}
-
-/// A new pseudo-terminal: (master, slave).
-fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    use rustix::fs::{Mode, OFlags};
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
-    grantpt(&master)?;
-    unlockpt(&master)?;
-    let name = ptsname(&master, Vec::new())?;
-    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let slave = rustix::fs::open(name.as_c_str(), flags, Mode::empty())?;
-    Ok((master, slave))
-}
-
-/// `command` run by `setsid --ctty` (util-linux): a new session whose controlling terminal is its
-/// stdin. The command keeps exactly the environment it sets (the runtime's commands clear the
-/// inherited one), plus `TERM=xterm` when it has none, as containerd gives a terminal exec.
-fn under_terminal(command: &std::process::Command) -> std::io::Result<std::process::Command> {
-    let setsid = ["/usr/bin/setsid", "/bin/setsid"]
-        .into_iter()
-        .map(std::path::Path::new)
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "a terminal (-t) needs setsid (util-linux), not found in /usr/bin or /bin",
-            )
-        })?;
-    let mut wrapped = std::process::Command::new(setsid);
-    wrapped
-        .arg("--ctty")
-        .arg("--")
-        .arg(command.get_program())
-        .args(command.get_args())
-        .env_clear();
-    let mut has_term = false;
-    for (key, value) in command.get_envs() {
-        if let Some(value) = value {
-            has_term |= key == "TERM";
-            wrapped.env(key, value);
-        }
-    }
-    if !has_term {
-        wrapped.env("TERM", "xterm");
-    }
-    if let Some(dir) = command.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    Ok(wrapped)
+    let streams = start(&options)?;
+    Ok(upgrade.on_upgrade(move |socket| session(socket, streams, v5, options)))
 }
 
 /// The terminal size of a resize message (`{"Width":W,"Height":H}`, client-go's
@@ -302,31 +186,8 @@ pub fn parse_resize(data: &[u8]) -> Option<(u16, u16)> {
     Some((size.width, size.height))
 }
 
-/// Copies `reader` to the client on `channel` until it ends.
-async fn pump(mut reader: Output, channel: u8, out: mpsc::Sender<Message>) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = match reader.read(&mut buf[1..]).await {
-            // A terminal's master reads EIO once the last process on it is gone.
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        buf[0] = channel;
-        let frame = Bytes::copy_from_slice(&buf[..=n]);
-        if out.send(Message::Binary(frame)).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// One exec: streams in both directions until the command ends or the client goes away.
-async fn session(
-    socket: WebSocket,
-    mut child: tokio::process::Child,
-    streams: Streams,
-    v5: bool,
-    command: Vec<String>,
-) {
+/// One session: streams in both directions until it is done or the client goes away.
+async fn session(socket: WebSocket, streams: RemoteStreams, v5: bool, options: ExecOptions) {
     let (mut sink, mut incoming) = socket.split();
     let (out, mut outgoing) = mpsc::channel::<Message>(16);
     let writer = tokio::spawn(async move {
@@ -342,76 +203,80 @@ async fn session(
         };
         let _ = sink.send(Message::Close(Some(close))).await;
     });
-    let mut pumps = tokio::task::JoinSet::new();
-    for (channel, reader) in streams.outputs {
-        pumps.spawn(pump(reader, channel, out.clone()));
-    }
-    let mut stdin = streams.input;
-    let terminal = streams.terminal;
-    let exited = loop {
+    let frame = |channel: u8, data: &[u8]| {
+        let mut framed = Vec::with_capacity(data.len() + 1);
+        framed.push(channel);
+        framed.extend_from_slice(data);
+        Message::Binary(framed.into())
+    };
+    let RemoteStreams {
+        input,
+        mut output,
+        resize,
+        mut done,
+    } = streams;
+    let mut stdin = input;
+    let mut output_open = true;
+    let ended = loop {
         tokio::select! {
-            status = child.wait() => break status,
+            result = &mut done => break result,
+            chunk = output.next(), if output_open => match chunk {
+                Some((channel, data)) => {
+                    if out.send(frame(channel, &data)).await.is_err() {
+                        return;
+                    }
+                }
+                None => output_open = false,
+            },
             message = incoming.next() => match message {
                 Some(Ok(Message::Binary(data))) => match data.split_first() {
                     Some((&STDIN, rest)) => {
-                        if let Some(pipe) = stdin.as_mut() {
-                            let written = async {
-                                pipe.write_all(rest).await?;
-                                pipe.flush().await
-                            };
-                            if written.await.is_err() {
-                                stdin = None;
-                            }
+                        if let Some(tx) = stdin.as_ref()
+                            && tx.send(Bytes::copy_from_slice(rest)).await.is_err()
+                        {
+                            stdin = None;
                         }
                     }
                     // v5: the client closed a stream; stdin is the only one it writes.
                     Some((&CLOSE, [STDIN])) if v5 => stdin = None,
                     Some((&RESIZE, size)) => {
-                        if let (Some(fd), Some((cols, rows))) = (&terminal, parse_resize(size)) {
-                            let size = rustix::termios::Winsize {
-                                ws_row: rows,
-                                ws_col: cols,
-                                ws_xpixel: 0,
-                                ws_ypixel: 0,
-                            };
-                            let _ = rustix::termios::tcsetwinsize(fd, size);
+                        if let (Some(resize), Some((columns, rows))) = (&resize, parse_resize(size)) {
+                            resize(columns, rows);
                         }
                     }
                     _ => {}
                 },
-                Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    // The client went away: the command goes with it.
-                    let _ = child.start_kill();
-                    break child.wait().await;
-                }
+                // The client went away: dropping `done` ends an exec'd command; an attached
+                // container goes on (its stdin closes with `stdinOnce`).
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
         }
     };
     drop(stdin);
-    // What the command wrote before it ended reaches the client before the status; processes
-    // it left behind may hold the pipes open, so wait for them only briefly.
-    let drain = async { while pumps.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(1), drain)
-        .await
-        .is_err()
-    {
-        pumps.abort_all();
-    }
-    drop(terminal);
-    let status = match exited {
-        Ok(status) => {
-            use std::os::unix::process::ExitStatusExt;
-            let code = status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-            exit_status(code, &command)
+    // What was written before the end reaches the client before the status; processes left
+    // behind may hold the output open, so stop once it has been quiet for a moment.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while output_open && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(std::time::Duration::from_millis(200), output.next()).await {
+            Ok(Some((channel, data))) => {
+                if out.send(frame(channel, &data)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) | Err(_) => break,
         }
+    }
+    let status = match ended {
+        Ok(code) => exit_status(code, &options.command),
         Err(e) => error_status(&format!("waiting for the command: {e}")),
     };
-    let mut frame = vec![ERROR];
-    frame.extend_from_slice(&serde_json::to_vec(&status).unwrap_or_default());
-    let _ = out.send(Message::Binary(frame.into())).await;
+    let _ = out
+        .send(frame(
+            ERROR,
+            &serde_json::to_vec(&status).unwrap_or_default(),
+        ))
+        .await;
     drop(out);
     let _ = writer.await;
 }
@@ -424,25 +289,29 @@ mod tests {
     fn the_query_gives_the_command_arguments_in_order_and_the_streams() {
         let o = parse_query(
             "command=sh&command=-c&command=echo+%22a+b%22&container=app&stdin=true&stdout=true&stderr=true",
+            false,
         )
         .unwrap();
         assert_eq!(o.command, ["sh", "-c", "echo \"a b\""]);
         assert_eq!(o.container, "app");
         assert!(o.stdin && o.stdout && o.stderr && !o.tty);
 
-        let tty = parse_query("command=sh&stdin=1&stdout=1&stderr=true&tty=true").unwrap();
+        let tty = parse_query("command=sh&stdin=1&stdout=1&stderr=true&tty=true", false).unwrap();
         assert!(tty.tty && !tty.stderr, "a terminal merges stderr");
         assert_eq!(tty.container, "");
     }
 
     #[test]
     fn a_query_without_a_command_or_streams_or_with_a_bad_flag_is_refused() {
-        let e = parse_query("stdout=true").unwrap_err();
+        let e = parse_query("stdout=true", false).unwrap_err();
         assert_eq!(e.code, 400);
         assert!(e.message.contains("at least one command"), "{}", e.message);
-        let e = parse_query("command=ls").unwrap_err();
+        let e = parse_query("command=ls", false).unwrap_err();
         assert!(e.message.contains("stdin, stdout, stderr"), "{}", e.message);
-        let e = parse_query("command=ls&stdout=yes").unwrap_err();
+        let e = parse_query("command=ls&stdout=yes", false).unwrap_err();
+        // attach has no command.
+        let attach = parse_query("container=app&stdin=true&stdout=true&tty=true", true).unwrap();
+        assert!(attach.command.is_empty() && attach.tty && attach.stdin);
         assert!(e.message.contains("\"yes\" for stdout"), "{}", e.message);
     }
 

@@ -1346,31 +1346,40 @@ impl ApiServer {
         Ok((pod, container))
     }
 
-    /// `pods/{name}/exec` (see [`crate::exec`]): the node agents give the command, it runs here.
-    pub(crate) async fn pod_exec(
+    /// `pods/{name}/exec` and `pods/{name}/attach` (see [`crate::exec`]): the node agents start
+    /// the session, this server speaks the protocol.
+    pub(crate) async fn pod_stream(
         &self,
         namespace: &str,
         name: &str,
+        attach: bool,
         req: Request,
     ) -> Result<Response, ApiError> {
-        let mut options = crate::exec::parse_query(req.uri().query().unwrap_or(""))?;
+        let mut options = crate::exec::parse_query(req.uri().query().unwrap_or(""), attach)?;
         let requested = Some(options.container.as_str());
         let (pod, container) = self.pod_container(namespace, name, requested)?;
         options.container = container;
         let phase = pod["status"]["phase"].as_str().unwrap_or_default();
         if phase == "Succeeded" || phase == "Failed" {
             // pkg/registry/core/pod/rest/subresources.go (streamLocation).
+            let verb = if attach { "attach" } else { "exec" };
             return Err(ApiError::bad_request(format!(
-                "cannot exec into a container in a completed pod; current phase is {phase}"
+                "cannot {verb} into a container in a completed pod; current phase is {phase}"
             )));
         }
-        let Some(exec) = self.inner.pod_exec.get() else {
+        let Some(exec) = self.inner.pod_exec.get().cloned() else {
             return Err(ApiError::unavailable(format!(
                 "no node agent runs pod {name}: knet's node agents are not running"
             )));
         };
-        let command = exec.command(&pod, &options)?;
-        crate::exec::serve(req, command, options).await
+        crate::exec::serve(req, options, |o| {
+            if attach {
+                exec.attach(&pod, o)
+            } else {
+                exec.exec(&pod, o)
+            }
+        })
+        .await
     }
 
     /// The `scale` subresource (autoscaling/v1 Scale) of Deployments and ReplicaSets.

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use knet_store::Store;
 use serde_json::Value;
 
-pub use exec::{ExecOptions, PodExec};
+pub use exec::{ExecOptions, PodExec, RemoteStreams};
 pub use status::ApiError;
 
 /// Options of a `pods/{name}/log` request (core/v1 PodLogOptions).
@@ -104,7 +104,7 @@ impl ApiServer {
         let _ = self.inner.pod_logs.set(logs);
     }
 
-    /// Installs what gives the commands of `pods/{name}/exec`; the first call wins.
+    /// Installs what runs `pods/{name}/exec` and `pods/{name}/attach` sessions; the first call wins.
     pub fn set_pod_exec(&self, exec: Arc<dyn PodExec>) {
         let _ = self.inner.pod_exec.set(exec);
     }
@@ -294,9 +294,17 @@ async fn dispatch(State(server): State<ApiServer>, req: Request) -> Response {
             .map(|d| json_response(StatusCode::OK, &d))
             .ok_or_else(|| ApiError::no_route("no such OpenAPI document")),
         // A stream, not a request/response: handled before the body is read.
-        ["api", "v1", "namespaces", ns, "pods", name, "exec"] => {
-            let (ns, name) = (ns.to_string(), name.to_string());
-            server.pod_exec(&ns, &name, req).await
+        [
+            "api",
+            "v1",
+            "namespaces",
+            ns,
+            "pods",
+            name,
+            sub @ ("exec" | "attach"),
+        ] => {
+            let (ns, name, attach) = (ns.to_string(), name.to_string(), *sub == "attach");
+            server.pod_stream(&ns, &name, attach, req).await
         }
         ["api", "v1", rest @ ..] => {
             let target = request::parse_target("", "v1", rest);

@@ -785,38 +785,16 @@ fn kubectl_exec_runs_in_the_pod_with_its_streams_and_exit_code() {
     assert!(run.ok().starts_with(&format!("{ip} ")), "{}", run.stdout);
 
     // -t: a terminal, with kubectl's size, stderr on it, and the exit code still passed on.
-    // `script` gives kubectl a terminal of its own to read from.
-    let cmd = c.kubectl_cmd(&["exec", "-it", &a, "--", "sh"]);
-    let line: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut script = std::process::Command::new("script")
-        .arg("-qec")
-        .arg(format!("stty cols 100 rows 30; {}", line.join(" ")))
-        .arg("/dev/null")
-        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = script.stdin.take().unwrap();
-    std::io::Write::write_all(&mut input, b"tty; stty size; echo err >&2; exit 7\n").unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while script.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kubectl exec -it hangs"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    drop(input);
-    let out = script.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "{text}");
+    let (code, text) = in_terminal(
+        &c,
+        &["exec", "-it", &a, "--", "sh"],
+        None,
+        "tty; stty size; echo done-$((2+2)) >&2; exit 7\n",
+    );
+    assert_eq!(code, Some(7), "{text}");
     assert!(text.contains("/dev/pts/"), "{text}");
     assert!(text.contains("30 100"), "{text}");
-    assert!(text.contains("err"), "{text}");
+    assert!(text.contains("done-4"), "{text}");
 
     // kubectl before 1.29 speaks only SPDY: it gets a clear error, not a hang.
     let old = std::path::Path::new("/usr/lib/google-cloud-sdk/bin/kubectl.1.27");
@@ -830,4 +808,146 @@ fn kubectl_exec_runs_in_the_pod_with_its_streams_and_exit_code() {
         assert!(!out.status.success());
         assert!(stderr.contains("kubectl 1.30 or later"), "{stderr}");
     }
+}
+
+/// Runs `kubectl ARGS` on a terminal of its own (script(1), 100 columns x 30 rows); writes
+/// `input` to it once the output shows `after` (at once without), and returns kubectl's exit
+/// code and everything the terminal showed.
+fn in_terminal(
+    c: &Cluster,
+    args: &[&str],
+    after: Option<&str>,
+    input: &str,
+) -> (Option<i32>, String) {
+    let cmd = c.kubectl_cmd(args);
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut script = std::process::Command::new("script")
+        .arg("-qec")
+        .arg(format!("stty cols 100 rows 30; {}", line.join(" ")))
+        .arg("/dev/null")
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut stdout = script.stdout.take().unwrap();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = || String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    if let Some(after) = after {
+        while !text().contains(after) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {after:?} in {}",
+                text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut stdin = script.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).unwrap();
+    let status = loop {
+        if let Some(status) = script.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl hangs: {}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(stdin);
+    reader.join().unwrap();
+    (status.code(), text())
+}
+
+#[test]
+fn kubectl_run_it_rm_gives_a_shell_in_a_new_pod_and_attach_streams_output() {
+    let c = Cluster::up(1);
+    c.kubectl_stdin(&["apply", "-f", "-"], WEB).ok();
+    c.ready_pods(&["-l", "app=web"], "web-", 2);
+    let ip = c.get_json(&["service", "web"])["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The debugging idiom: a throw-away pod with a shell on the user's terminal (attach).
+    let (code, text) = in_terminal(
+        &c,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "debug",
+            "--image=busybox",
+            "--restart=Never",
+            "--",
+            "sh",
+        ],
+        Some("pressing enter"),
+        "echo from-$(hostname); getent hosts web; exit 5\n",
+    );
+    assert!(text.contains("from-debug"), "{text}");
+    assert!(text.contains(&format!("{ip} ")), "{text}");
+    assert_eq!(code, Some(5), "{text}");
+    assert!(text.contains("pod \"debug\" deleted"), "{text}");
+    c.eventually(Duration::from_secs(20), "pod debug gone", || {
+        let run = c.kubectl(&["get", "pod", "debug"]);
+        (run.code != 0).then_some(())
+    });
+
+    // Without a terminal: stdin through the attach, stdinOnce closing it, the exit code back.
+    let run = c.kubectl_stdin(
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "reader",
+            "--image=busybox",
+            "--restart=Never",
+            "--",
+            "sh",
+            "-c",
+            "read x; echo got=$x; cat >/dev/null; echo eof; exit 2",
+        ],
+        "hello\nmore\n",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.contains("got=hello\neof\n"), "{}", run.stdout);
+    assert!(!run.stderr.contains("falling back"), "{}", run.stderr);
+
+    // kubectl attach to a container without stdin streams its output.
+    let pods = c.ready_pods(&["-l", "app=web"], "web-", 2);
+    let name = pods[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    let mut attach = c.kubectl_cmd(&["attach", &name]);
+    let mut child = attach
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "attach stays until the container ends or the user leaves"
+    );
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("rror"), "{stderr}");
 }

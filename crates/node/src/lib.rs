@@ -28,6 +28,7 @@ mod prober;
 mod runtime;
 mod sandbox;
 mod status;
+mod streams;
 
 pub use backoff::{Backoff, BackoffPolicy, go_duration};
 pub use dns::{
@@ -62,3 +63,4 @@ pub use status::{
     PodPhase, containers_ready_condition, initialized_condition, pod_conditions, pod_phase,
     pod_status, ready_condition,
 };
+pub use streams::{IoSession, open_pty, set_terminal_size, under_terminal};

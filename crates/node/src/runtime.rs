@@ -49,6 +49,7 @@ use crate::plan::{
 use crate::probe::{NoProbes, Probes, started_and_ready};
 use crate::sandbox::Sandbox;
 use crate::status::pod_status;
+use crate::streams::{self, IoSession};
 
 /// Waiting reason of a container about to be created (kubelet `ContainerCreating`).
 pub const REASON_CONTAINER_CREATING: &str = "ContainerCreating";
@@ -183,6 +184,14 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("env_dir", &self.env_dir)
             .finish_non_exhaustive()
     }
+}
+
+/// A process's exit code, 128 + the signal that ended it otherwise (as runtimes report it).
+fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|sig| 128 + sig))
+        .unwrap_or(255)
 }
 
 /// What [`PodRuntime::terminate`] did.
@@ -414,6 +423,8 @@ struct Shared {
     stopping: watch::Sender<bool>,
     /// Woken when the context changes, so waiting containers try again.
     context_changed: Notify,
+    /// Where clients attach to each container, by name.
+    attach: std::collections::HashMap<String, Arc<streams::AttachPoint>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -559,7 +570,22 @@ impl PodRuntime {
             pod.metadata.namespace.as_deref().unwrap_or("default"),
             pod.metadata.uid.as_deref().unwrap_or_default()
         );
+        let attach = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .map(|c| {
+                let point = streams::AttachPoint::new(
+                    c.tty == Some(true),
+                    c.stdin == Some(true),
+                    c.stdin_once == Some(true),
+                );
+                (c.name.clone(), Arc::new(point))
+            })
+            .collect();
         let shared = Arc::new(Shared {
+            attach,
             context: Mutex::new(config.context.clone()),
             pod,
             pod_label,
@@ -864,6 +890,137 @@ impl PodRuntime {
         ))
     }
 
+    /// Starts `command` in `container` as [`exec_command`](Self::exec_command) makes it, for an
+    /// interactive session (CRI `Exec`): with pipes for the streams asked for, or on a new
+    /// terminal when `tty` (stderr then goes to it too).
+    pub fn exec_session(
+        &self,
+        container: &str,
+        command: &[String],
+        stdin: bool,
+        tty: bool,
+    ) -> Result<IoSession, RuntimeError> {
+        let cmd = self.exec_command(container, command)?;
+        let start_error = |e: std::io::Error| RuntimeError::Config {
+            container: container.to_owned(),
+            reason: REASON_START_ERROR.to_owned(),
+            message: format!("cannot start {:?}: {e}", command.join(" ")),
+        };
+        if tty {
+            let (master, slave) = streams::open_pty().map_err(start_error)?;
+            let mut wrapped = streams::under_terminal(&cmd).map_err(start_error)?;
+            let io = || -> std::io::Result<_> {
+                wrapped
+                    .stdin(slave.try_clone()?)
+                    .stdout(slave.try_clone()?)
+                    .stderr(slave.try_clone()?);
+                let child = tokio::process::Command::from(wrapped)
+                    .kill_on_drop(true)
+                    .spawn()?;
+                Ok((
+                    child,
+                    streams::async_file(&master)?,
+                    streams::async_file(&master)?,
+                ))
+            };
+            let (mut child, reader, writer) = io().map_err(start_error)?;
+            drop(slave);
+            let master = Arc::new(master);
+            return Ok(IoSession {
+                input: stdin.then(|| streams::feed(writer)),
+                output: streams::chunks(reader, LogStream::Stdout),
+                resize: Some(Box::new(move |columns, rows| {
+                    streams::set_terminal_size(&master, columns, rows);
+                })),
+                done: Box::pin(async move { child.wait().await.map(exit_code_of) }),
+            });
+        }
+        let mut cmd = cmd;
+        let stdin_io = if stdin { Stdio::piped() } else { Stdio::null() };
+        cmd.stdin(stdin_io)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(start_error)?;
+        let mut output = futures::stream::SelectAll::new();
+        if let Some(stdout) = child.stdout.take() {
+            output.push(streams::chunks(stdout, LogStream::Stdout));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            output.push(streams::chunks(stderr, LogStream::Stderr));
+        }
+        Ok(IoSession {
+            input: child.stdin.take().map(streams::feed),
+            output: Box::pin(output),
+            resize: None,
+            done: Box::pin(async move { child.wait().await.map(exit_code_of) }),
+        })
+    }
+
+    /// Attaches to `container`'s running instance (CRI `Attach`, `kubectl attach` and
+    /// `kubectl run -it`): its output from now on, and its stdin when `stdin` and the container
+    /// has one (`stdin: true`). The session is done when the instance ends; with `stdinOnce`, the
+    /// container's stdin closes when this client's input ends.
+    pub fn attach_session(&self, container: &str, stdin: bool) -> Result<IoSession, RuntimeError> {
+        let point = self
+            .shared
+            .attach
+            .get(container)
+            .cloned()
+            .ok_or_else(|| self.unknown(container))?;
+        let output = tokio_stream::wrappers::BroadcastStream::new(point.output.subscribe());
+        let (instance_stdin, terminal) = {
+            let guard = lock(&point.instance);
+            let Some(io) = guard.as_ref() else {
+                return Err(RuntimeError::NotRunning {
+                    container: container.to_owned(),
+                    pod: self.shared.pod_name.clone(),
+                });
+            };
+            (io.stdin.clone(), io.terminal.clone())
+        };
+        let input = match (stdin, instance_stdin) {
+            (true, Some(target)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+                let point = point.clone();
+                tokio::spawn(async move {
+                    while let Some(data) = rx.recv().await {
+                        if target.send(data).await.is_err() {
+                            return;
+                        }
+                    }
+                    if point.stdin_once
+                        && let Some(io) = lock(&point.instance).as_mut()
+                    {
+                        // Dropping the last sender ends the instance's stdin.
+                        io.stdin = None;
+                    }
+                });
+                Some(tx)
+            }
+            _ => None,
+        };
+        let mut ended = point.ended.subscribe();
+        ended.mark_unchanged();
+        use futures::StreamExt;
+        Ok(IoSession {
+            input,
+            output: output
+                .filter_map(|r| futures::future::ready(r.ok()))
+                .boxed(),
+            resize: terminal.map(|master| {
+                Box::new(move |columns, rows| streams::set_terminal_size(&master, columns, rows))
+                    as Box<dyn Fn(u16, u16) + Send + Sync>
+            }),
+            done: Box::pin(async move {
+                let _ = ended.changed().await;
+                Ok(0)
+            }),
+        })
+    }
+
     /// A command that runs `command` in the pod as `kubectl exec -c CONTAINER -- COMMAND` does: in
     /// the pod's sandbox, with the container's environment and working directory. The container
     /// must be running. The caller sets up the standard streams and spawns it.
@@ -1159,13 +1316,40 @@ async fn run_instance(
     command
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.working_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut command = tokio::process::Command::from(command);
-    let mut child = match command.spawn() {
+        .current_dir(&spec.working_dir);
+    let attach = shared.attach.get(&container.name).cloned();
+    // A container with `tty` runs on a terminal of its own (its output is all stdout); one with
+    // `stdin` gets a pipe that attached clients write to.
+    let terminal = match attach.as_ref().filter(|a| a.tty) {
+        Some(_) => match streams::open_pty() {
+            Ok(pty) => Some(pty),
+            Err(e) => return start_error(format!("cannot open a terminal for the container: {e}")),
+        },
+        None => None,
+    };
+    let spawned = match &terminal {
+        Some((_, slave)) => streams::under_terminal(&command).and_then(|mut wrapped| {
+            wrapped
+                .stdin(slave.try_clone()?)
+                .stdout(slave.try_clone()?)
+                .stderr(slave.try_clone()?);
+            tokio::process::Command::from(wrapped).spawn()
+        }),
+        None => {
+            let stdin = if attach.as_ref().is_some_and(|a| a.stdin) {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            };
+            command
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0);
+            tokio::process::Command::from(command).spawn()
+        }
+    };
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             let program = spec.program.display().to_string();
@@ -1183,17 +1367,45 @@ async fn run_instance(
         .and_then(|id| i32::try_from(id).ok())
         .unwrap_or(0);
     let mut copiers = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
+    let mut copy = |reader: Box<dyn tokio::io::AsyncRead + Send + Unpin>, stream: LogStream| {
         let log = log.clone();
+        let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match &attach {
+            Some(point) => Box::new(streams::Tee {
+                inner: reader,
+                stream,
+                to: point.output.clone(),
+            }),
+            None => reader,
+        };
         copiers.push(tokio::spawn(async move {
-            log.copy_from(stdout, LogStream::Stdout).await;
+            log.copy_from(reader, stream).await;
         }));
+    };
+    if let Some(stdout) = child.stdout.take() {
+        copy(Box::new(stdout), LogStream::Stdout);
     }
     if let Some(stderr) = child.stderr.take() {
-        let log = log.clone();
-        copiers.push(tokio::spawn(async move {
-            log.copy_from(stderr, LogStream::Stderr).await;
-        }));
+        copy(Box::new(stderr), LogStream::Stderr);
+    }
+    let mut instance_io = streams::InstanceIo {
+        stdin: child.stdin.take().map(streams::feed),
+        terminal: None,
+    };
+    if let Some((master, slave)) = terminal {
+        drop(slave);
+        match (streams::async_file(&master), streams::async_file(&master)) {
+            (Ok(reader), Ok(writer)) => {
+                copy(Box::new(reader), LogStream::Stdout);
+                instance_io.stdin = Some(streams::feed(writer));
+                instance_io.terminal = Some(Arc::new(master));
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(pod = %shared.pod_label, container = %container.name, error = %e, "cannot read the container's terminal");
+            }
+        }
+    }
+    if let Some(point) = &attach {
+        *lock(&point.instance) = Some(instance_io);
     }
     shared.update(slot, |r| {
         r.state = InstanceState::Running {
@@ -1211,6 +1423,10 @@ async fn run_instance(
     let status = child.wait().await;
     // What is left of the group goes with its first process, as a PID namespace ends with its init.
     signal_group(pgid, Signal::SIGKILL);
+    if let Some(point) = &attach {
+        *lock(&point.instance) = None;
+        point.ended.send_modify(|n| *n += 1);
+    }
     for mut copier in copiers {
         if tokio::time::timeout(LOG_DRAIN_TIMEOUT, &mut copier)
             .await

@@ -794,3 +794,109 @@ async fn deleting_a_crash_looping_pod_ends_its_back_off_at_once() {
     );
     assert_eq!(phase(&rt), "Failed");
 }
+
+/// Reads `session`'s output until it contains `want` (or fails after [`WAIT`]).
+async fn read_until(session: &mut knet_node::IoSession, want: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(want) {
+        let next = tokio::time::timeout(WAIT, session.output.next()).await;
+        let (_, chunk) = next
+            .unwrap_or_else(|_| panic!("no {want:?} in {seen:?}"))
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn attach_reaches_a_stdin_container_and_a_terminal_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // stdin + stdinOnce, no terminal: what the client writes reaches the process; the end of
+    // the client's input ends the process's stdin.
+    let mut cat = mk_container("cat", "echo ready; cat; echo closed");
+    cat.stdin = Some(true);
+    cat.stdin_once = Some(true);
+    // A terminal: the shell reads commands from it; its output and stderr come back on it.
+    let mut shell = mk_container("shell", "exec sh -i");
+    shell.stdin = Some(true);
+    shell.tty = Some(true);
+    let plain = mk_container("plain", "sleep 0.5; echo tick; sleep 30");
+    let rt = start(
+        mk_pod("attached", "Never", vec![cat, shell, plain]),
+        dir.path(),
+    );
+    wait_until(&rt, "all running", |rt| {
+        ["cat", "shell", "plain"]
+            .iter()
+            .all(|c| is_running(&status_of(rt, c)))
+    })
+    .await;
+
+    let mut session = rt.attach_session("cat", true).unwrap();
+    assert!(session.resize.is_none(), "no terminal");
+    let input = session.input.take().unwrap();
+    input.send("abc\n".into()).await.unwrap();
+    read_until(&mut session, "abc\n").await;
+    drop(input);
+    read_until(&mut session, "closed").await;
+    let code = tokio::time::timeout(WAIT, &mut session.done).await.unwrap();
+    assert_eq!(code.unwrap(), 0, "attach ends with the instance");
+
+    let mut session = rt.attach_session("shell", true).unwrap();
+    (session.resize.as_ref().unwrap())(100, 30);
+    let input = session.input.take().unwrap();
+    input
+        .send("tty; stty size; echo done-$((2+2)) >&2; exit 4\n".into())
+        .await
+        .unwrap();
+    // The terminal echoes the line: wait for what only running it prints.
+    let seen = read_until(&mut session, "done-4").await;
+    assert!(seen.contains("/dev/pts/"), "{seen}");
+    assert!(seen.contains("30 100"), "{seen}");
+    tokio::time::timeout(WAIT, &mut session.done)
+        .await
+        .unwrap()
+        .unwrap();
+    wait_until(&rt, "the shell's exit", |rt| {
+        exit_code(&status_of(rt, "shell")) == Some(4)
+    })
+    .await;
+
+    // Any container can be attached to for its output; it has no stdin to write to.
+    let mut session = rt.attach_session("plain", true).unwrap();
+    assert!(session.input.is_none());
+    read_until(&mut session, "tick").await;
+    rt.terminate(Some(Duration::from_secs(2))).await;
+}
+
+#[tokio::test]
+async fn an_exec_session_streams_both_ways_and_ends_with_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(
+        mk_pod("execd", "Never", vec![mk_container("app", "sleep 30")]),
+        dir.path(),
+    );
+    wait_until(&rt, "running", |rt| is_running(&status_of(rt, "app"))).await;
+    let command = [
+        "sh".into(),
+        "-c".into(),
+        "read x; echo got=$x; echo oops >&2; exit 3".into(),
+    ];
+    let mut session = rt.exec_session("app", &command, true, false).unwrap();
+    let input = session.input.take().unwrap();
+    input.send("hello\n".into()).await.unwrap();
+    let mut out = Vec::new();
+    while let Ok(Some(item)) = tokio::time::timeout(WAIT, session.output.next()).await {
+        out.push(item);
+    }
+    let text = |s: knet_node::LogStream| -> String {
+        out.iter()
+            .filter(|(k, _)| *k == s)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    };
+    assert_eq!(text(knet_node::LogStream::Stdout), "got=hello\n");
+    assert_eq!(text(knet_node::LogStream::Stderr), "oops\n");
+    assert_eq!(session.done.await.unwrap(), 3);
+    rt.terminate(Some(Duration::from_secs(2))).await;
+}
