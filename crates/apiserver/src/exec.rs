@@ -209,6 +209,12 @@ async fn session(socket: WebSocket, streams: RemoteStreams, v5: bool, options: E
         framed.extend_from_slice(data);
         Message::Binary(framed.into())
     };
+    // Only the streams the client asked for (a terminal's output is all stdout).
+    let wanted = |channel: u8| match channel {
+        STDOUT => options.stdout,
+        STDERR => options.stderr,
+        _ => false,
+    };
     let RemoteStreams {
         input,
         mut output,
@@ -221,11 +227,12 @@ async fn session(socket: WebSocket, streams: RemoteStreams, v5: bool, options: E
         tokio::select! {
             result = &mut done => break result,
             chunk = output.next(), if output_open => match chunk {
-                Some((channel, data)) => {
+                Some((channel, data)) if wanted(channel) => {
                     if out.send(frame(channel, &data)).await.is_err() {
                         return;
                     }
                 }
+                Some(_) => {}
                 None => output_open = false,
             },
             message = incoming.next() => match message {
@@ -260,7 +267,7 @@ async fn session(socket: WebSocket, streams: RemoteStreams, v5: bool, options: E
     while output_open && tokio::time::Instant::now() < deadline {
         match tokio::time::timeout(std::time::Duration::from_millis(200), output.next()).await {
             Ok(Some((channel, data))) => {
-                if out.send(frame(channel, &data)).await.is_err() {
+                if wanted(channel) && out.send(frame(channel, &data)).await.is_err() {
                     return;
                 }
             }
