@@ -89,9 +89,13 @@ impl ApiError {
             .with_details(group, resource, name)
     }
 
-    /// 404 for a path that serves nothing.
+    /// 404 for a path that serves nothing. Its `details` is present though empty, as
+    /// kube-apiserver's `NewGenericServerResponse` gives it: kubectl reads `details.name` of a
+    /// NotFound without checking (`kubectl debug` panicked on its absence).
     pub fn no_route(message: impl Into<String>) -> Self {
-        Self::new(404, "NotFound", message)
+        let mut e = Self::new(404, "NotFound", message);
+        e.details = Some(Box::default());
+        e
     }
 
     /// 405 MethodNotAllowed.
@@ -192,7 +196,7 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if !details.is_empty() {
+        if !details.is_empty() || self.details.is_some() {
             status["details"] = Value::Object(details);
         }
         status
@@ -240,6 +244,19 @@ mod tests {
         assert_eq!(s["code"], 404);
         assert_eq!(s["details"]["name"], "web");
         assert_eq!(s["details"]["group"], "apps");
+    }
+
+    #[test]
+    fn a_path_that_serves_nothing_has_empty_details_and_a_bad_request_none() {
+        let s = ApiError::no_route("the server could not find the requested resource").to_status();
+        assert_eq!(s["reason"], "NotFound");
+        assert_eq!(s["details"], json!({}));
+        assert!(
+            ApiError::bad_request("no")
+                .to_status()
+                .get("details")
+                .is_none()
+        );
     }
 
     #[test]

@@ -932,6 +932,20 @@ fn kubectl_run_it_rm_gives_a_shell_in_a_new_pod_and_attach_streams_output() {
     assert!(run.stdout.contains("got=hello\neof\n"), "{}", run.stdout);
     assert!(!run.stderr.contains("falling back"), "{}", run.stderr);
 
+    // Ephemeral containers are not served: kubectl debug says so (it crashed on a NotFound
+    // without details).
+    let web = c.ready_pods(&["-l", "app=web"], "web-", 2);
+    let target = web[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    let run = c.kubectl(&["debug", &target, "--image=busybox", "--", "true"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("ephemeral containers are disabled for this cluster"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panic"), "{}", run.stderr);
+
     // kubectl attach to a container without stdin streams its output.
     let pods = c.ready_pods(&["-l", "app=web"], "web-", 2);
     let name = pods[0]["metadata"]["name"].as_str().unwrap().to_owned();
