@@ -255,13 +255,93 @@ pub fn openapi_v3_doc(group: &str, version: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{KUBE_MINOR}.0")},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas(group, version)},
     }))
+}
+
+/// The schema name of `T`, its schema and those it refers to added to `generator`.
+fn add<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) -> String {
+    generator.subschema_for::<T>();
+    T::schema_name().into_owned()
+}
+
+/// `components.schemas` of `group/version`: the upstream OpenAPI schemas of its served kinds
+/// (k8s-openapi carries them) and every schema they refer to, each kind's marked with
+/// `x-kubernetes-group-version-kind`, which is how `kubectl explain` finds them. Built once.
+fn schemas(group: &str, version: &str) -> Value {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Value>>> =
+        std::sync::OnceLock::new();
+    let key = format!("{group}/{version}");
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return found;
+    }
+    use k8s_openapi::api::{apps, core, discovery, networking};
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let g = &mut generator;
+    let kinds: Vec<(String, &str)> = knet_api::resources()
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .filter_map(|r| {
+            let name = match (r.group, r.kind) {
+                ("", "Namespace") => add::<core::v1::Namespace>(g),
+                ("", "Node") => add::<core::v1::Node>(g),
+                ("", "Pod") => add::<core::v1::Pod>(g),
+                ("", "Service") => add::<core::v1::Service>(g),
+                ("", "Endpoints") => add::<core::v1::Endpoints>(g),
+                ("", "ConfigMap") => add::<core::v1::ConfigMap>(g),
+                ("", "Secret") => add::<core::v1::Secret>(g),
+                ("", "Event") => add::<core::v1::Event>(g),
+                ("discovery.k8s.io", "EndpointSlice") => add::<discovery::v1::EndpointSlice>(g),
+                ("apps", "Deployment") => add::<apps::v1::Deployment>(g),
+                ("apps", "ReplicaSet") => add::<apps::v1::ReplicaSet>(g),
+                ("networking.k8s.io", "NetworkPolicy") => add::<networking::v1::NetworkPolicy>(g),
+                ("networking.k8s.io", "Ingress") => add::<networking::v1::Ingress>(g),
+                ("networking.k8s.io", "IngressClass") => add::<networking::v1::IngressClass>(g),
+                _ => return None,
+            };
+            Some((name, r.kind))
+        })
+        .collect();
+    let mut definitions = generator.take_definitions(true);
+    for (name, kind) in kinds {
+        if let Some(Value::Object(schema)) = definitions.get_mut(&name) {
+            let gvk = json!([{"group": group, "version": version, "kind": kind}]);
+            schema.insert("x-kubernetes-group-version-kind".into(), gvk);
+        }
+    }
+    let value = Value::Object(definitions);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, value.clone());
+    }
+    value
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openapi_v3_carries_the_kinds_schemas_marked_with_their_gvk() {
+        let doc = openapi_v3_doc("", "v1").unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let svc = &schemas["io.k8s.api.core.v1.Service"];
+        assert_eq!(
+            svc["x-kubernetes-group-version-kind"],
+            json!([{"group": "", "version": "v1", "kind": "Service"}])
+        );
+        assert!(svc["properties"]["spec"].is_object());
+        // What a kind refers to is there too, unmarked.
+        let spec = &schemas["io.k8s.api.core.v1.ServiceSpec"];
+        assert!(spec["properties"]["sessionAffinity"]["description"].is_string());
+        assert!(spec.get("x-kubernetes-group-version-kind").is_none());
+        let apps = openapi_v3_doc("apps", "v1").unwrap();
+        let deploy = &apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(
+            deploy["x-kubernetes-group-version-kind"][0]["kind"],
+            "Deployment"
+        );
+    }
 
     #[test]
     fn core_v1_lists_pods_with_their_subresources() {

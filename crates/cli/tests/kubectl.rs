@@ -965,3 +965,22 @@ fn kubectl_run_it_rm_gives_a_shell_in_a_new_pod_and_attach_streams_output() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("rror"), "{stderr}");
 }
+
+#[test]
+fn kubectl_explain_describes_the_served_kinds_from_their_upstream_schemas() {
+    let c = Cluster::up(1);
+    let run = c.kubectl(&["explain", "svc.spec.sessionAffinity"]);
+    let out = run.ok();
+    assert!(out.contains("KIND:       Service"), "{out}");
+    assert!(out.contains("FIELD: sessionAffinity <string>"), "{out}");
+    assert!(out.contains("Supports \"ClientIP\" and \"None\""), "{out}");
+
+    let run = c.kubectl(&["explain", "endpointslices.endpoints", "--recursive"]);
+    let out = run.ok();
+    assert!(out.contains("GROUP:      discovery.k8s.io"), "{out}");
+    assert!(out.contains("conditions\t<EndpointConditions>"), "{out}");
+    assert!(out.contains("ready\t<boolean>"), "{out}");
+
+    let run = c.kubectl(&["explain", "networkpolicy.spec.podSelector"]);
+    assert!(run.ok().contains("<LabelSelector>"), "{}", run.stdout);
+}
