@@ -293,6 +293,13 @@ async fn dispatch(State(server): State<ApiServer>, req: Request) -> Response {
         ["openapi", "v3", "apis", group, version] => discovery::openapi_v3_doc(group, version)
             .map(|d| json_response(StatusCode::OK, &d))
             .ok_or_else(|| ApiError::no_route("no such OpenAPI document")),
+        ["api", "v1", "namespaces", _, "pods", _, "portforward"] => Err(ApiError::other(
+            501,
+            "NotImplemented",
+            "knet does not serve pods/portforward: run the client inside the cluster, with \
+             `kubectl exec` / `knet exec` or in a pod of its own (`kubectl run -it --rm debug \
+             --image=busybox -- sh`)",
+        )),
         // A stream, not a request/response: handled before the body is read.
         [
             "api",

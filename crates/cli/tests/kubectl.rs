@@ -946,6 +946,15 @@ fn kubectl_run_it_rm_gives_a_shell_in_a_new_pod_and_attach_streams_output() {
     );
     assert!(!run.stderr.contains("panic"), "{}", run.stderr);
 
+    // port-forward is not served: kubectl says what to do instead.
+    let run = c.kubectl(&["port-forward", &target, "18080:8080"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("knet does not serve pods/portforward"),
+        "{}",
+        run.stderr
+    );
+
     // kubectl attach to a container without stdin streams its output.
     let pods = c.ready_pods(&["-l", "app=web"], "web-", 2);
     let name = pods[0]["metadata"]["name"].as_str().unwrap().to_owned();
