@@ -908,13 +908,8 @@ impl PodRuntime {
         };
         if tty {
             let (master, slave) = streams::open_pty().map_err(start_error)?;
-            let mut wrapped = streams::under_terminal(&cmd).map_err(start_error)?;
             let io = || -> std::io::Result<_> {
-                wrapped
-                    .stdin(slave.try_clone()?)
-                    .stdout(slave.try_clone()?)
-                    .stderr(slave.try_clone()?);
-                let child = tokio::process::Command::from(wrapped)
+                let child = streams::on_terminal(&cmd, &slave)?
                     .kill_on_drop(true)
                     .spawn()?;
                 Ok((
@@ -1328,13 +1323,7 @@ async fn run_instance(
         None => None,
     };
     let spawned = match &terminal {
-        Some((_, slave)) => streams::under_terminal(&command).and_then(|mut wrapped| {
-            wrapped
-                .stdin(slave.try_clone()?)
-                .stdout(slave.try_clone()?)
-                .stderr(slave.try_clone()?);
-            tokio::process::Command::from(wrapped).spawn()
-        }),
+        Some((_, slave)) => streams::on_terminal(&command, slave).and_then(|mut c| c.spawn()),
         None => {
             let stdin = if attach.as_ref().is_some_and(|a| a.stdin) {
                 Stdio::piped()
@@ -1436,11 +1425,8 @@ async fn run_instance(
         }
     }
     let finished_at = Timestamp::now();
-    let exit_code = match &status {
-        Ok(s) => s
-            .code()
-            .or_else(|| s.signal().map(|sig| 128 + sig))
-            .unwrap_or(255),
+    let exit_code = match status {
+        Ok(s) => exit_code_of(s),
         Err(e) => {
             tracing::warn!(pod = %shared.pod_label, container = %container.name, error = %e, "cannot wait for a container process");
             255

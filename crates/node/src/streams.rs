@@ -105,6 +105,20 @@ pub fn under_terminal(command: &std::process::Command) -> std::io::Result<std::p
     Ok(wrapped)
 }
 
+/// `command` [under a terminal](under_terminal) whose slave side `slave` is its stdin, stdout
+/// and stderr, ready to spawn.
+pub(crate) fn on_terminal(
+    command: &std::process::Command,
+    slave: &OwnedFd,
+) -> std::io::Result<tokio::process::Command> {
+    let mut wrapped = under_terminal(command)?;
+    wrapped
+        .stdin(slave.try_clone()?)
+        .stdout(slave.try_clone()?)
+        .stderr(slave.try_clone()?);
+    Ok(tokio::process::Command::from(wrapped))
+}
+
 /// A tokio file over a duplicate of `fd` (a terminal's master: reads and writes go through the
 /// blocking pool, each direction on its own file).
 pub(crate) fn async_file(fd: &OwnedFd) -> std::io::Result<tokio::fs::File> {
